@@ -1,0 +1,3 @@
+from ichviewer.cli import main
+
+raise SystemExit(main())

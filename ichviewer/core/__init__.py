@@ -1,0 +1,1 @@
+"""Numpy-only domain code: labels, windowing, geometry and triage rules."""

@@ -1,0 +1,26 @@
+"""Shared fixtures: where the real CT lives, and per-test user folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+REALCT = SHARED / "data" / "realct"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_dirs(tmp_path_factory, monkeypatch):
+    """Caches, marks and settings of every test go to a fresh temp folder."""
+    base = tmp_path_factory.mktemp("userdirs")
+    for var in ("ICHVIEWER_CACHE_DIR", "ICHVIEWER_DATA_DIR", "ICHVIEWER_CONFIG_DIR"):
+        monkeypatch.setenv(var, str(base / var.lower()))
+
+
+def realct(name: str) -> Path:
+    """Path of a folder in ../shared/data/realct, or skip the test where it is absent."""
+    p = REALCT / name
+    if not p.exists():
+        pytest.skip(f"{p} not present (../shared is not beside this checkout)")
+    return p
