@@ -48,7 +48,9 @@ def config_dir() -> Path:
 def resource_dir() -> Path:
     """The folder holding model/ and demo/ (see module docstring for the search order)."""
     override = os.environ.get("ICHVIEWER_RESOURCES")
-    candidates = [Path(override)] if override else []
+    if override:  # an explicit choice is honoured even where it holds nothing
+        return Path(override)
+    candidates: list[Path] = []
     frozen = getattr(sys, "_MEIPASS", None)
     if frozen:
         candidates.append(Path(frozen) / "resources")
