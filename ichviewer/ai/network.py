@@ -1,0 +1,172 @@
+"""The DenseNet the viewer runs, wrapped so class activation maps come from the same pass.
+
+torchvision's DenseNet computes ``classifier(pool(relu(features(x))))``. :class:`DenseNetCAM`
+keeps the torchvision module untouched (so its ``state_dict`` has torchvision's keys and
+torchvision weights load as they are) and exposes the two halves separately:
+:meth:`DenseNetCAM.features` gives the feature maps F after the final norm + ReLU, and
+:attr:`DenseNetCAM.classifier` the linear layer, so ``logits = classifier(mean_hw(F))`` and
+the CAM of label c is ``ReLU(sum_k w_ck F_k)`` (DESIGN.md contract 6).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+import torchvision.models.densenet as tv_densenet
+from torch import nn
+
+logger = logging.getLogger("ichviewer.ai")
+
+#: Named torchvision variants; "densenet" is a custom size given entirely by kwargs.
+NAMED_ARCHS: dict[str, Any] = {
+    "densenet121": tv_densenet.densenet121,
+    "densenet161": tv_densenet.densenet161,
+    "densenet169": tv_densenet.densenet169,
+    "densenet201": tv_densenet.densenet201,
+}
+CUSTOM_ARCH = "densenet"
+ARCHS: tuple[str, ...] = (*NAMED_ARCHS, CUSTOM_ARCH)
+#: Keyword arguments each kind of arch accepts (everything else is refused by name).
+CUSTOM_KWARGS = frozenset(
+    {"growth_rate", "block_config", "num_init_features", "bn_size", "drop_rate", "memory_efficient"}
+)
+NAMED_KWARGS = frozenset({"drop_rate", "memory_efficient"})
+#: ImageNet weights of the named variants (torchvision's enum, used only to find a cached file).
+_IMAGENET_WEIGHTS = {
+    "densenet121": tv_densenet.DenseNet121_Weights.IMAGENET1K_V1,
+    "densenet161": tv_densenet.DenseNet161_Weights.IMAGENET1K_V1,
+    "densenet169": tv_densenet.DenseNet169_Weights.IMAGENET1K_V1,
+    "densenet201": tv_densenet.DenseNet201_Weights.IMAGENET1K_V1,
+}
+# Old torchvision checkpoints name layers 'norm.1' where the module is now 'norm1'.
+_LEGACY_KEY = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$"
+)
+
+
+class DenseNetCAM(nn.Module):
+    """A torchvision DenseNet (``.net``) with its feature maps and classifier exposed for CAMs.
+
+    Checkpoints store ``.net.state_dict()``: plain torchvision keys (``features.*``,
+    ``classifier.*``), so a stock torchvision DenseNet loads the same weights.
+    """
+
+    def __init__(self, net: tv_densenet.DenseNet, arch: str, arch_kwargs: dict[str, Any]) -> None:
+        super().__init__()
+        self.net = net
+        self.arch = arch
+        self.arch_kwargs = dict(arch_kwargs)
+        self.imagenet_init = False
+
+    @property
+    def classifier(self) -> nn.Linear:
+        """The linear layer whose weights w_ck weigh feature map k for label c."""
+        return self.net.classifier
+
+    @property
+    def num_features(self) -> int:
+        """K, the number of feature maps the classifier weighs."""
+        return int(self.net.classifier.in_features)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Feature maps F (N, K, h, w): after the final norm and ReLU, before pooling."""
+        return F.relu(self.net.features(x))
+
+    def head(self, feats: torch.Tensor) -> torch.Tensor:
+        """Logits from feature maps: classifier(global average pool(F))."""
+        return self.net.classifier(torch.flatten(F.adaptive_avg_pool2d(feats, 1), 1))
+
+    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, F) from one forward pass: the CAM and the probabilities share it."""
+        feats = self.features(x)
+        return self.head(feats), feats
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def check_arch(arch: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Validate an arch name and its kwargs; return kwargs as build_model wants them.
+
+    Raises ValueError naming the unknown arch or keyword.
+    """
+    if arch not in ARCHS:
+        raise ValueError(f"arch {arch!r} is not supported; choose one of {', '.join(ARCHS)}")
+    allowed = CUSTOM_KWARGS if arch == CUSTOM_ARCH else NAMED_KWARGS
+    unknown = sorted(set(kwargs) - allowed)
+    if unknown:
+        raise ValueError(
+            f"arch {arch!r} does not take {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})"
+        )
+    out = dict(kwargs)
+    if "block_config" in out:
+        try:
+            out["block_config"] = tuple(int(b) for b in out["block_config"])
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"block_config must be a list of ints, got {out['block_config']!r}"
+            ) from None
+        if not out["block_config"] or min(out["block_config"]) < 1:
+            raise ValueError(
+                f"block_config must be non-empty positive ints, got {out['block_config']!r}"
+            )
+    for key in ("growth_rate", "num_init_features", "bn_size"):
+        if key in out and (not isinstance(out[key], int) or out[key] < 1):
+            raise ValueError(f"{key} must be a positive int, got {out[key]!r}")
+    return out
+
+
+def imagenet_weights_available(arch: str = "densenet121") -> Path | None:
+    """The ImageNet weights file of ``arch`` if it is already in the torch hub cache, else None.
+
+    Nothing is ever downloaded: reading rooms and this build run offline.
+    """
+    weights = _IMAGENET_WEIGHTS.get(arch)
+    if weights is None:
+        return None
+    path = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+    return path if path.is_file() else None
+
+
+def _load_imagenet(net: tv_densenet.DenseNet, path: Path) -> None:
+    sd = torch.load(path, map_location="cpu", weights_only=True)
+    for key in list(sd):
+        m = _LEGACY_KEY.match(key)
+        if m:
+            sd[m.group(1) + m.group(2)] = sd.pop(key)
+    # Only the feature extractor: the 1000-class ImageNet head does not fit our labels.
+    feats = {k[len("features.") :]: v for k, v in sd.items() if k.startswith("features.")}
+    net.features.load_state_dict(feats)
+
+
+def build_model(
+    arch: str = "densenet121", num_classes: int = 6, *, imagenet: bool = False, **kwargs: Any
+) -> DenseNetCAM:
+    """A freshly initialised DenseNet (``weights=None``) wrapped for CAMs.
+
+    ``imagenet=True`` starts the feature extractor from ImageNet weights when the file is
+    already cached locally (:func:`imagenet_weights_available`); otherwise it logs that and
+    keeps the random init. ``kwargs`` go to torchvision (custom sizes: arch="densenet" with
+    growth_rate, block_config, num_init_features, bn_size, drop_rate).
+    """
+    kwargs = check_arch(arch, kwargs)
+    if arch == CUSTOM_ARCH:
+        net = tv_densenet.DenseNet(num_classes=num_classes, **kwargs)
+    else:
+        net = NAMED_ARCHS[arch](weights=None, num_classes=num_classes, **kwargs)
+    stored = {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
+    model = DenseNetCAM(net, arch, stored)
+    if imagenet:
+        path = imagenet_weights_available(arch)
+        if path is None:
+            logger.info("no cached ImageNet weights for %s; starting from random init", arch)
+        else:
+            _load_imagenet(net, path)
+            model.imagenet_init = True
+            logger.info("feature extractor initialised from %s", path)
+    return model

@@ -1,0 +1,251 @@
+"""Run a checkpoint on HU slices: probabilities and CAMs from one forward pass.
+
+CUDA when there is one, else the CPU with channels_last memory and, where the CPU has native
+bf16 (AVX-512 BF16 / AMX), bf16 autocast. The network that runs is an exact inference rewrite
+of the checkpoint's (:mod:`ichviewer.ai.fastpath`). bf16 is used only after that network in
+bf16 has been checked against the checkpoint's network in fp32 on a few phantom slices at load
+time (max |delta p| <= 0.02); otherwise fp32 is used. Which precision runs, and the delta
+measured, are on the predictor for the UI and reports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ichviewer.ai.cam import class_activation_maps
+from ichviewer.ai.checkpoint import LoadedCheckpoint, load_checkpoint
+from ichviewer.ai.fastpath import inference_copy
+from ichviewer.ai.jobs import ScoringJob, priority_order
+from ichviewer.ai.preprocess import PreprocessSpec, preprocess_batch
+from ichviewer.ai.results import SliceResult
+from ichviewer.errors import IchViewerError
+
+logger = logging.getLogger("ichviewer.ai")
+
+__all__ = ["Predictor", "ScoringJob", "SliceResult", "priority_order", "default_threads"]
+
+#: Largest max |p_lowprec - p_fp32| accepted on the load-time check.
+AGREEMENT_TOLERANCE = 0.02
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def default_threads() -> int:
+    """Intra-op threads: every core this process may use but one (the UI keeps one)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores - 1)
+
+
+def cpu_bf16_supported() -> bool:
+    """True when the CPU runs bf16 natively (oneDNN's check) on an AVX-512 build of the kernels."""
+    try:
+        capability = str(torch.backends.cpu.get_cpu_capability()).upper()
+        return "AVX512" in capability and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def phantom_slices(n: int = 3, size: int = 256, seed: int = 0) -> list[np.ndarray]:
+    """A few head-like HU slices (skull, brain, ventricles, a bright blob) for self-checks."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size - 0.5
+    out = []
+    for i in range(n):
+        r = np.hypot(xx / 0.40, yy / 0.47)
+        hu = np.full((size, size), -1000.0, dtype=np.float32)
+        hu[r < 1.0] = 900.0  # skull
+        hu[r < 0.92] = 35.0  # brain
+        hu[np.hypot((xx - 0.05) / 0.06, yy / 0.12) < 1] = 5.0  # ventricle
+        cy, cx = 0.1 * (i - 1), 0.15 - 0.1 * i
+        hu[np.hypot(xx - cx, yy - cy) < 0.05 + 0.02 * i] = 70.0  # blood-like blob
+        hu += rng.normal(0.0, 4.0, hu.shape).astype(np.float32)
+        out.append(hu)
+    return out
+
+
+def _resolve_device(device: str) -> torch.device:
+    if device not in DEVICES:
+        raise IchViewerError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise IchViewerError("device 'cuda' was asked for but no CUDA GPU is available")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class Predictor:
+    """Scores HU slices with one checkpoint. Thread-safe (one forward pass at a time).
+
+    Parameters
+    ----------
+    checkpoint : a LoadedCheckpoint or the path of a checkpoint file
+    device : "auto" (CUDA if available, else CPU), "cpu" or "cuda"
+    batch_size : slices per forward pass
+    threads : CPU intra-op threads (process-wide); default :func:`default_threads`
+    precision : "auto" (bf16 where native and agreeing with fp32), "fp32", or "bf16"
+        (try bf16 even where not native; still checked)
+    cam_dtype : dtype of the CAMs handed back (float16 halves their memory)
+    check_slices : HU slices for the bf16 agreement check (default: :func:`phantom_slices`)
+    """
+
+    def __init__(
+        self,
+        checkpoint: LoadedCheckpoint | str | Path,
+        device: str = "auto",
+        batch_size: int = 8,
+        threads: int | None = None,
+        *,
+        precision: str = "auto",
+        cam_dtype: Any = np.float32,
+        check_slices: Sequence[np.ndarray] | None = None,
+    ) -> None:
+        if not isinstance(checkpoint, LoadedCheckpoint):
+            checkpoint = load_checkpoint(checkpoint)
+        if precision not in PRECISIONS:
+            raise IchViewerError(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}"
+            )
+        if batch_size < 1:
+            raise IchViewerError(f"batch_size must be >= 1, got {batch_size}")
+        self.checkpoint = checkpoint
+        self.spec: PreprocessSpec = checkpoint.spec
+        self.labels = checkpoint.labels
+        self.thresholds = checkpoint.threshold_array
+        self.sha256 = checkpoint.sha256
+        self.name = checkpoint.name
+        self.batch_size = int(batch_size)
+        self.cam_dtype = np.dtype(cam_dtype)
+        self.device = _resolve_device(device)
+        self.threads: int | None = None
+        if self.device.type == "cpu":
+            self.threads = int(threads) if threads else default_threads()
+            torch.set_num_threads(self.threads)
+        self._lock = threading.Lock()
+        # The checkpoint's network (the fp32 reference) and the rewritten copy that runs.
+        self.model = checkpoint.model.to(self.device).eval()
+        self._net = inference_copy(self.model).to(self.device, memory_format=torch.channels_last)
+        self._weight = self._net.classifier.weight.detach().to(torch.float32)
+        self._low_dtype = self._low_precision_candidate(precision)
+        self.precision = "fp32"
+        self.agreement_delta: float | None = None
+        if self._low_dtype is not None:
+            self._choose_precision(check_slices)
+        logger.info(
+            "predictor: %s on %s, precision %s (delta %s), %s threads, batch %d",
+            self.name,
+            self.device,
+            self.precision,
+            self.agreement_delta,
+            self.threads,
+            self.batch_size,
+        )
+
+    # -- precision ----------------------------------------------------------------------------
+    def _low_precision_candidate(self, precision: str) -> torch.dtype | None:
+        if precision == "fp32":
+            return None
+        if self.device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if precision == "bf16" or cpu_bf16_supported():
+            return torch.bfloat16
+        return None
+
+    def _choose_precision(self, check_slices: Sequence[np.ndarray] | None) -> None:
+        slices = (
+            list(check_slices) if check_slices is not None else phantom_slices(3, self.spec.size)
+        )
+        x = preprocess_batch(slices, self.spec)
+        p32, _ = self._forward(x, None, want_features=False, net=self.model)
+        plow, _ = self._forward(x, self._low_dtype, want_features=False)
+        delta = float(np.max(np.abs(plow - p32)))
+        self.agreement_delta = delta
+        name = {torch.bfloat16: "bf16", torch.float16: "fp16"}[self._low_dtype]
+        if delta <= AGREEMENT_TOLERANCE:
+            self.precision = name
+        else:
+            logger.warning(
+                "%s disagrees with fp32 by %.4f (> %.2f) on the check slices; using fp32",
+                name,
+                delta,
+                AGREEMENT_TOLERANCE,
+            )
+            self.precision = "fp32"
+            self._low_dtype = None
+
+    def _autocast(self, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    # -- inference ----------------------------------------------------------------------------
+    def _forward(
+        self,
+        x: torch.Tensor,
+        dtype: torch.dtype | None,
+        want_features: bool,
+        net: torch.nn.Module | None = None,
+    ) -> tuple[np.ndarray, torch.Tensor | None]:
+        """Probabilities (N, 6) and, on request, float32 feature maps, from one pass of
+        ``net`` (default: the rewritten network that serves predictions)."""
+        net = self._net if net is None else net
+        with torch.inference_mode():
+            x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            with self._autocast(dtype):
+                feats = net.features(x)
+            # Pooling and the linear head in fp32: negligible cost, and the CAM identity
+            # mean(CAM_c) + b_c == logit_c then holds exactly in the same precision.
+            feats = feats.float()
+            logits = net.head(feats)
+            probs = torch.sigmoid(logits).cpu().numpy().astype(np.float32)
+        return probs, (feats if want_features else None)
+
+    def predict(self, hu_slices: Sequence[np.ndarray], want_cam: bool = False) -> list[SliceResult]:
+        """Score slices (any sizes) in batches; CAMs come back at each slice's resolution."""
+        results: list[SliceResult] = []
+        for start in range(0, len(hu_slices), self.batch_size):
+            chunk = list(hu_slices[start : start + self.batch_size])
+            x = preprocess_batch(chunk, self.spec)
+            with self._lock:
+                probs, feats = self._forward(x, self._low_dtype, want_features=want_cam)
+                for j, hu in enumerate(chunk):
+                    cams = None
+                    if feats is not None:
+                        cams = class_activation_maps(feats[j], self._weight, size=np.shape(hu)[:2])
+                        cams = cams.cpu().numpy().astype(self.cam_dtype, copy=False)
+                    results.append(SliceResult(probabilities=probs[j].copy(), cams=cams))
+        return results
+
+    def predict_one(self, hu_slice: np.ndarray, want_cam: bool = False) -> SliceResult:
+        """One slice (the one on screen)."""
+        return self.predict([hu_slice], want_cam=want_cam)[0]
+
+    def flagged_labels(self, probabilities: np.ndarray) -> list[str]:
+        """Labels at or above their operating threshold."""
+        return [
+            lb
+            for lb, p, t in zip(self.labels, probabilities, self.thresholds, strict=True)
+            if p >= t
+        ]
+
+    def describe(self) -> dict[str, Any]:
+        """What runs, for reports and the about box."""
+        return {
+            "device": str(self.device),
+            "precision": self.precision,
+            "agreement_delta": self.agreement_delta,
+            "threads": self.threads,
+            "batch_size": self.batch_size,
+            "input_size": self.spec.size,
+        }

@@ -1,0 +1,45 @@
+"""What scoring one slice returns (plain numpy, safe to hand to any thread)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ichviewer.core.labels import LABELS
+
+
+@dataclass
+class SliceResult:
+    """Probabilities of one slice, and optionally its class activation maps.
+
+    probabilities : float32[6] in LABELS order
+    cams : raw CAMs (6, H, W) at the slice resolution, or None; see :meth:`cam` for [0, 1]
+    from_cache : True when read from the result cache rather than computed now
+    """
+
+    probabilities: np.ndarray
+    cams: np.ndarray | None = None
+    from_cache: bool = False
+
+    def as_dict(self) -> dict[str, float]:
+        """label -> probability."""
+        return {lb: float(p) for lb, p in zip(LABELS, self.probabilities, strict=True)}
+
+    def flagged_labels(self, thresholds: np.ndarray | dict[str, float]) -> list[str]:
+        """Labels whose probability reaches its operating threshold."""
+        if isinstance(thresholds, dict):
+            thresholds = np.array([thresholds[lb] for lb in LABELS], dtype=np.float32)
+        return [
+            lb for lb, p, t in zip(LABELS, self.probabilities, thresholds, strict=True) if p >= t
+        ]
+
+    def cam(self, label: str, normalised: bool = True) -> np.ndarray:
+        """The map of one label as float32, scaled to [0, 1] by its maximum unless told not to."""
+        if self.cams is None:
+            raise ValueError("this result was computed without CAMs (predict(..., want_cam=True))")
+        m = self.cams[LABELS.index(label)].astype(np.float32)
+        if normalised:
+            peak = float(m.max())
+            return m / peak if peak > 0 else np.zeros_like(m)
+        return m

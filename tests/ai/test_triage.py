@@ -1,0 +1,159 @@
+"""Headless triage and self-test, end to end on a small DICOM study written here."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from ichviewer.ai import triage
+from ichviewer.ai.predictor import Predictor
+from ichviewer.core.labels import LABELS
+from ichviewer.io import SeriesReader, scan
+from tests.ai.conftest import write_ct_series
+
+
+def _run(*argv: str) -> int:
+    parser = triage.add_arguments(argparse.ArgumentParser())
+    return triage.run(parser.parse_args([str(a) for a in argv]))
+
+
+@pytest.fixture()
+def study_with_junk(dicom_study):
+    folder, uids = dicom_study
+    (folder / "broken.dcm").write_bytes(b"\x00" * 200 + b"this is not DICOM")
+    return folder, uids
+
+
+class TestTriageJson:
+    def test_report_agrees_with_the_predictor(self, tmp_path, tiny_ckpt, study_with_junk, capsys):
+        folder, uids = study_with_junk
+        out = tmp_path / "report.json"
+        assert _run(folder, "--model", tiny_ckpt, "--device", "cpu", "--out", out) == 0
+        report = json.loads(out.read_text())
+        err = capsys.readouterr().err
+        assert "scoring series 1/1" in err and "wrote" in err
+
+        predictor = Predictor(tiny_ckpt, device="cpu")
+        assert report["model"]["sha256"] == predictor.sha256
+        assert report["model"]["name"] == "tiny-test"
+        assert report["model"]["thresholds"] == {lb: 0.5 for lb in LABELS}
+        assert report["disclaimer"] == "Synthetic-phantom model, not for diagnostic use"
+
+        (study,) = report["studies"]
+        series = scan([folder]).series[0]
+        assert study["study_instance_uid"] == series.study_instance_uid
+        assert study["series_instance_uid"] == series.series_instance_uid
+        assert study["description"] == "test head" and study["n_slices"] == 5
+        assert [s["sop_instance_uid"] for s in study["slices"]] == uids  # inferior first
+        assert [s["position_mm"] for s in study["slices"]] == [0.0, 5.0, 10.0, 15.0, 20.0]
+
+        expected = predictor.predict(list(SeriesReader(series).load_all()))
+        for sl, res in zip(study["slices"], expected, strict=True):
+            assert list(sl["probabilities"]) == list(LABELS)
+            got = np.array([sl["probabilities"][lb] for lb in LABELS])
+            np.testing.assert_allclose(got, res.probabilities, atol=5e-3)
+            assert sl["flagged_labels"] == [lb for lb in LABELS if sl["probabilities"][lb] >= 0.5]
+        probs = np.array([[s["probabilities"][lb] for lb in LABELS] for s in study["slices"]])
+        assert study["max"] == {
+            lb: pytest.approx(p) for lb, p in zip(LABELS, probs.max(0), strict=True)
+        }
+        assert study["flagged"] == [
+            s["sop_instance_uid"] for s in study["slices"] if s["flagged_labels"]
+        ]
+
+        (error,) = report["errors"]
+        assert error["file"].endswith("broken.dcm") and error["error"]
+
+    def test_second_run_uses_the_cache_and_no_cache_writes_none(
+        self, tmp_path, tiny_ckpt, dicom_study, cache_root
+    ):
+        folder, _ = dicom_study
+        assert _run(folder, "--model", tiny_ckpt, "--out", tmp_path / "a.json", "--no-cache") == 0
+        assert not (cache_root / "results").exists()
+        assert _run(folder, "--model", tiny_ckpt, "--out", tmp_path / "b.json") == 0
+        assert len(list((cache_root / "results").rglob("*.json"))) == 5
+        assert _run(folder, "--model", tiny_ckpt, "--out", tmp_path / "c.json") == 0
+        b, c = (json.loads((tmp_path / n).read_text()) for n in ("b.json", "c.json"))
+        assert b["studies"] == c["studies"]
+
+    def test_two_series_in_two_studies(self, tmp_path, tiny_ckpt):
+        write_ct_series(tmp_path / "in" / "a", n=3, study_uid="1.2.3.100")
+        write_ct_series(tmp_path / "in" / "b", n=4, study_uid="1.2.3.200", description="other")
+        out = tmp_path / "r.json"
+        assert _run(tmp_path / "in", "--model", tiny_ckpt, "--out", out, "--batch-size", "2") == 0
+        studies = json.loads(out.read_text())["studies"]
+        assert sorted(s["study_instance_uid"] for s in studies) == ["1.2.3.100", "1.2.3.200"]
+        assert sorted(len(s["slices"]) for s in studies) == [3, 4]
+
+
+class TestTriageCsv:
+    def test_one_row_per_slice_that_rereads(self, tmp_path, tiny_ckpt, study_with_junk):
+        folder, uids = study_with_junk
+        assert _run(folder, "--model", tiny_ckpt, "--out", tmp_path / "r.json") == 0
+        assert _run(folder, "--model", tiny_ckpt, "--out", tmp_path / "r.csv") == 0
+        report = json.loads((tmp_path / "r.json").read_text())
+        with open(tmp_path / "r.csv", newline="") as fh:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+        assert tuple(reader.fieldnames) == triage.CSV_COLUMNS
+        assert [r["sop_instance_uid"] for r in rows] == uids
+        for row, sl in zip(rows, report["studies"][0]["slices"], strict=True):
+            assert float(row["position_mm"]) == sl["position_mm"]
+            for lb in LABELS:
+                assert float(row[lb]) == pytest.approx(sl["probabilities"][lb], abs=1e-6)
+            assert row["flagged_labels"] == ";".join(sl["flagged_labels"])
+
+
+class TestTriageFailures:
+    def test_bad_model_exits_2_with_the_reason(self, tmp_path, dicom_study, capsys):
+        folder, _ = dicom_study
+        bad = tmp_path / "bad.pt"
+        bad.write_bytes(b"garbage")
+        assert _run(folder, "--model", bad, "--out", tmp_path / "r.json") == 2
+        assert "not a checkpoint file" in capsys.readouterr().err
+        assert not (tmp_path / "r.json").exists()
+
+    def test_missing_bundled_model_is_named(self, tmp_path, dicom_study, monkeypatch, capsys):
+        monkeypatch.setenv("ICHVIEWER_RESOURCES", str(tmp_path / "no-resources"))
+        folder, _ = dicom_study
+        assert _run(folder, "--out", tmp_path / "r.json") == 2
+        err = capsys.readouterr().err
+        assert "ichviewer-densenet.pt does not exist" in err and "--model" in err
+
+    def test_nothing_scorable_exits_2(self, tmp_path, tiny_ckpt, capsys):
+        (tmp_path / "junk").mkdir()
+        (tmp_path / "junk" / "a.dcm").write_bytes(b"nope")
+        out = tmp_path / "r.json"
+        assert _run(tmp_path / "junk", "--model", tiny_ckpt, "--out", out) == 2
+        assert "no image series" in capsys.readouterr().err
+        assert json.loads(out.read_text())["errors"]  # the report says why
+
+    def test_unknown_report_type(self, tmp_path, tiny_ckpt, dicom_study, capsys):
+        assert _run(dicom_study[0], "--model", tiny_ckpt, "--out", tmp_path / "r.txt") == 2
+        assert ".json or .csv" in capsys.readouterr().err
+
+
+class TestSelfTest:
+    def test_scores_the_study_and_prints_a_summary(self, tiny_ckpt, dicom_study, capsys):
+        folder, _ = dicom_study
+        assert triage.self_test(study=folder, model=tiny_ckpt, device="cpu") == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["ok"] and summary["n_slices"] == 5
+        assert set(summary["max"]) == set(LABELS)
+        assert summary["model_sha256"] == Predictor(tiny_ckpt).sha256
+        assert summary["precision"] in ("fp32", "bf16") and summary["seconds"] > 0
+
+    def test_missing_demo_study_fails_clearly(self, tmp_path, tiny_ckpt, capsys):
+        assert triage.self_test(study=tmp_path / "nowhere", model=tiny_ckpt) != 0
+        assert "demo study not found" in capsys.readouterr().err
+
+    def test_bad_bundled_model_fails_clearly(self, tmp_path, dicom_study, capsys):
+        model = tmp_path / "m.pt"
+        shutil.copy(__file__, model)
+        assert triage.self_test(study=dicom_study[0], model=model) != 0
+        assert "not a checkpoint file" in capsys.readouterr().err
