@@ -1,0 +1,190 @@
+"""Menus, toolbar and keyboard shortcuts of the main window, built in one place.
+
+Every action is a QAction on the window (so its key works wherever the focus is in the
+window) and is also in a menu, so the keys can be discovered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from ichviewer.ui.settings import FPS_RANGE
+
+if TYPE_CHECKING:
+    from ichviewer.ui.main_window import MainWindow
+
+PRESET_LABELS = (
+    ("brain", "Brain", "1"),
+    ("subdural", "Subdural", "2"),
+    ("bone", "Bone", "3"),
+    ("rgb", "RGB", "4"),
+)
+
+
+@dataclass
+class Actions:
+    """Handles to the actions and toolbar widgets the window updates."""
+
+    presets: dict[str, QtGui.QAction] = field(default_factory=dict)
+    preset_group: QtGui.QActionGroup | None = None
+    sigmoid: QtGui.QAction | None = None
+    play: QtGui.QAction | None = None
+    fps: QtWidgets.QSpinBox | None = None
+    show_name: QtGui.QAction | None = None
+    recent_menu: QtWidgets.QMenu | None = None
+    all: dict[str, QtGui.QAction] = field(default_factory=dict)
+
+
+def _action(
+    win: QtWidgets.QMainWindow,
+    acts: Actions,
+    key: str,
+    text: str,
+    slot: Callable[..., object],
+    shortcut: str | QtGui.QKeySequence | None = None,
+    *,
+    checkable: bool = False,
+    tip: str = "",
+) -> QtGui.QAction:
+    a = QtGui.QAction(text, win)
+    a.setObjectName(f"action_{key}")
+    if shortcut is not None:
+        a.setShortcut(QtGui.QKeySequence(shortcut))
+    a.setCheckable(checkable)
+    if tip:
+        a.setToolTip(tip)
+    if checkable:
+        a.toggled.connect(slot)  # slot(checked)
+    else:
+        a.triggered.connect(lambda _checked=False: slot())
+    win.addAction(a)
+    acts.all[key] = a
+    return a
+
+
+def build_actions(win: MainWindow) -> Actions:
+    """Create menus, the toolbar and navigation keys for ``win``."""
+    acts = Actions()
+    K = QtGui.QKeySequence.StandardKey
+    mb = win.menuBar()
+
+    m_file = mb.addMenu("&File")
+    m_file.addAction(
+        _action(win, acts, "open_folder", "Open &folder…", win.choose_folder, "Ctrl+O")
+    )
+    m_file.addAction(
+        _action(win, acts, "open_files", "Open fi&les or zip…", win.choose_files, "Ctrl+Shift+O")
+    )
+    acts.recent_menu = m_file.addMenu("Open &recent")
+    m_file.addAction(_action(win, acts, "open_demo", "Open &demo study", win.open_demo))
+    m_file.addSeparator()
+    m_file.addAction(_action(win, acts, "quit", "&Quit", win.close, K.Quit))
+
+    m_view = mb.addMenu("&View")
+    tb = QtWidgets.QToolBar("Display", win)
+    tb.setObjectName("display_toolbar")
+    tb.setMovable(False)
+    tb.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+    win.addToolBar(tb)
+    acts.preset_group = QtGui.QActionGroup(win)
+    acts.preset_group.setExclusionPolicy(
+        QtGui.QActionGroup.ExclusionPolicy.ExclusiveOptional
+    )  # none checked = free W/L
+    for name, label, key in PRESET_LABELS:
+        a = _action(
+            win, acts, f"preset_{name}", f"{label} ({key})", lambda n=name: win.apply_preset(n), key
+        )
+        a.setCheckable(True)
+        a.setToolTip(
+            {"rgb": "Brain / subdural / bone windows as red / green / blue (4)"}.get(
+                name, f"{label} window (key {key})"
+            )
+        )
+        acts.preset_group.addAction(a)
+        acts.presets[name] = a
+        m_view.addAction(a)
+        tb.addAction(a)
+    acts.sigmoid = _action(
+        win,
+        acts,
+        "sigmoid",
+        "Sigmoid (S)",
+        win.set_sigmoid,
+        "S",
+        checkable=True,
+        tip="Sigmoid instead of linear window mapping (S)",
+    )
+    m_view.addAction(acts.sigmoid)
+    tb.addAction(acts.sigmoid)
+    tb.addSeparator()
+    m_view.addSeparator()
+    for key, text, slot, sc in (
+        ("fit", "Fit (F)", win.fit_view, "F"),
+        ("reset", "Reset (R)", win.reset_view, "R"),
+    ):
+        a = _action(win, acts, key, text, slot, sc)
+        m_view.addAction(a)
+        tb.addAction(a)
+    tb.addSeparator()
+    acts.play = _action(
+        win,
+        acts,
+        "play",
+        "Play (Space)",
+        win.set_cine,
+        "Space",
+        checkable=True,
+        tip="Cine: play / pause (Space)",
+    )
+    m_view.addAction(acts.play)
+    tb.addAction(acts.play)
+    acts.fps = QtWidgets.QSpinBox(tb)
+    acts.fps.setObjectName("fps_spin")
+    acts.fps.setRange(*FPS_RANGE)
+    acts.fps.setSuffix(" fps")
+    acts.fps.setToolTip("Cine speed")
+    acts.fps.valueChanged.connect(win.set_cine_fps)
+    acts.fps.editingFinished.connect(win.image_view.setFocus)  # arrows scroll slices again
+    tb.addWidget(acts.fps)
+    m_view.addSeparator()
+    acts.show_name = _action(
+        win, acts, "show_name", "Show patient name", win.set_show_patient_name, checkable=True
+    )
+    m_view.addAction(acts.show_name)
+
+    # Navigation keys: window-wide, no menu entries (listed in Help > Keyboard shortcuts).
+    for key, sc, delta in (
+        ("next", "Down", 1),
+        ("prev", "Up", -1),
+        ("next10", "PgDown", 10),
+        ("prev10", "PgUp", -10),
+    ):
+        _action(win, acts, key, key, lambda d=delta: win.step(d), sc)
+    _action(win, acts, "first", "first", lambda: win.set_slice(0), "Home")
+    _action(win, acts, "last", "last", lambda: win.set_slice(1 << 30), "End")
+
+    m_help = mb.addMenu("&Help")
+    m_help.addAction(
+        _action(win, acts, "shortcuts", "&Keyboard shortcuts", win.show_shortcuts, "F1")
+    )
+    m_help.addAction(_action(win, acts, "about", "&About ICH Viewer", win.show_about))
+    win.view_menu = m_view
+    return acts
+
+
+def fill_recent_menu(
+    menu: QtWidgets.QMenu, recent: list[list[str]], open_cb: Callable[[list[str]], object]
+) -> None:
+    """Rebuild File > Open recent from the settings' list."""
+    menu.clear()
+    for entry in recent:
+        name = QtCore.QFileInfo(entry[0]).fileName() or entry[0]
+        more = f" (+{len(entry) - 1})" if len(entry) > 1 else ""
+        a = menu.addAction(f"{name}{more}")
+        a.setToolTip("\n".join(entry))
+        a.triggered.connect(lambda _c=False, e=entry: open_cb(list(e)))
+    menu.setEnabled(bool(recent))

@@ -1,0 +1,131 @@
+"""Small windows: the list of unreadable files, keyboard shortcuts, About."""
+
+from __future__ import annotations
+
+import html
+import platform
+
+import numpy as np
+import pydicom
+import pyqtgraph as pg
+import PySide6
+from PySide6 import QtCore, QtWidgets
+
+import ichviewer
+from ichviewer.io import FileError
+
+#: (keys, what they do); the one list the shortcuts dialog and the README show.
+SHORTCUTS: tuple[tuple[str, str], ...] = (
+    ("Mouse wheel, Down / Up", "Next / previous slice"),
+    ("Page Down / Page Up", "10 slices forward / back"),
+    ("Home / End", "First / last slice"),
+    ("Space", "Cine play / pause (speed: fps box in the toolbar)"),
+    ("1 / 2 / 3", "Brain 40/80, subdural 80/200, bone 600/2800 window"),
+    ("4", "RGB composite: brain, subdural, bone as red, green, blue"),
+    ("S", "Linear / sigmoid window mapping"),
+    ("Left-drag", "Window: right = wider, down = higher level"),
+    ("Ctrl+wheel, right-drag", "Zoom (drag up zooms in)"),
+    ("Middle-drag, Shift+left-drag", "Pan"),
+    ("F", "Fit image to window"),
+    ("R", "Reset: fit, and the preset's window"),
+    ("Ctrl+O / Ctrl+Shift+O", "Open folder / open files (or drop them on the window)"),
+    ("Ctrl+L", "Show the list of files that could not be read"),
+    ("F1", "This list"),
+)
+
+
+class ProblemsPanel(QtWidgets.QListWidget):
+    """One line per file that could not be read: the header scan's and the decoder's."""
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("problems_panel")
+        self.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        self.setWordWrap(False)
+        self._seen: set[tuple[str, str]] = set()
+
+    def set_errors(self, errors: list[FileError]) -> None:
+        self.clear()
+        self._seen.clear()
+        self.add_errors(errors)
+
+    def add_errors(self, errors: list[FileError]) -> None:
+        for e in errors:
+            key = (e.file, e.error)
+            if key in self._seen:
+                continue
+            self._seen.add(key)
+            item = QtWidgets.QListWidgetItem(f"{e.file}: {e.error}")
+            item.setToolTip(f"{e.file}\n{e.error}")
+            self.addItem(item)
+
+    def lines(self) -> list[str]:
+        return [self.item(i).text() for i in range(self.count())]
+
+
+def _table_dialog(
+    parent: QtWidgets.QWidget | None, title: str, rows: tuple[tuple[str, str], ...]
+) -> QtWidgets.QDialog:
+    dlg = QtWidgets.QDialog(parent)
+    dlg.setWindowTitle(title)
+    dlg.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+    table = QtWidgets.QTableWidget(len(rows), 2, dlg)
+    table.setHorizontalHeaderLabels(["Keys / mouse", "Action"])
+    table.verticalHeader().setVisible(False)
+    table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+    for r, (keys, action) in enumerate(rows):
+        table.setItem(r, 0, QtWidgets.QTableWidgetItem(keys))
+        table.setItem(r, 1, QtWidgets.QTableWidgetItem(action))
+    table.resizeColumnsToContents()
+    table.horizontalHeader().setStretchLastSection(True)
+    buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Close, dlg)
+    buttons.rejected.connect(dlg.close)
+    lay = QtWidgets.QVBoxLayout(dlg)
+    lay.addWidget(table)
+    lay.addWidget(buttons)
+    dlg.resize(620, 460)
+    return dlg
+
+
+def shortcuts_dialog(parent: QtWidgets.QWidget | None = None) -> QtWidgets.QDialog:
+    return _table_dialog(parent, "Keyboard shortcuts", SHORTCUTS)
+
+
+def versions() -> dict[str, str]:
+    return {
+        "ICH Viewer": ichviewer.__version__,
+        "Qt": QtCore.qVersion(),
+        "PySide6": PySide6.__version__,
+        "pyqtgraph": pg.__version__,
+        "pydicom": pydicom.__version__,
+        "numpy": np.__version__,
+        "Python": platform.python_version(),
+    }
+
+
+def about_text() -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>&nbsp;{html.escape(v)}</td></tr>"
+        for k, v in versions().items()
+    )
+    return (
+        "<h3>ICH Viewer</h3>"
+        "<p>A head-CT viewer with an AI second opinion for intracranial hemorrhage.<br>"
+        "<b>Not for diagnostic use.</b></p>"
+        f"<table>{rows}</table>"
+    )
+
+
+def about_dialog(parent: QtWidgets.QWidget | None = None) -> QtWidgets.QDialog:
+    dlg = QtWidgets.QDialog(parent)
+    dlg.setWindowTitle("About ICH Viewer")
+    dlg.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+    label = QtWidgets.QLabel(about_text(), dlg)
+    label.setObjectName("about_text")
+    label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+    buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Close, dlg)
+    buttons.rejected.connect(dlg.close)
+    lay = QtWidgets.QVBoxLayout(dlg)
+    lay.addWidget(label)
+    lay.addWidget(buttons)
+    return dlg

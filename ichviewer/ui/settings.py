@@ -1,0 +1,171 @@
+"""Viewer settings kept between sessions (QSettings, INI format, under paths.config_dir()).
+
+What is kept: window geometry and dock layout, last preset and mode, cine speed, recent
+studies, the series chosen per study, and whether the patient name is shown. A file that
+cannot be parsed is moved aside and defaults are used; a value of the wrong kind falls back
+to its default. Either way the caller gets a warning to show the user.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6 import QtCore
+
+from ichviewer import paths
+from ichviewer.ui.display import VIEW_PRESETS
+
+logger = logging.getLogger("ichviewer.ui")
+
+SETTINGS_FILE = "ichviewer.ini"
+MAX_RECENT = 10
+MAX_SERIES_CHOICES = 200
+FPS_RANGE = (1, 60)
+
+
+@dataclass
+class ViewerSettings:
+    """Everything the viewer remembers; defaults are what a first start looks like."""
+
+    geometry: bytes = b""
+    window_state: bytes = b""
+    preset: str = "brain"
+    mode: str = "linear"
+    cine_fps: int = 10
+    show_patient_name: bool = False
+    recent: list[list[str]] = field(default_factory=list)
+    series_choice: dict[str, str] = field(default_factory=dict)
+
+    def add_recent(self, entry: list[str]) -> None:
+        """Put a study (its list of paths) first in the recent list, without duplicates."""
+        entry = [str(p) for p in entry]
+        self.recent = [entry] + [r for r in self.recent if r != entry]
+        del self.recent[MAX_RECENT:]
+
+    def remember_series(self, study_uid: str, series_uid: str) -> None:
+        self.series_choice.pop(study_uid, None)
+        self.series_choice[study_uid] = series_uid
+        while len(self.series_choice) > MAX_SERIES_CHOICES:
+            self.series_choice.pop(next(iter(self.series_choice)))
+
+
+def settings_path() -> Path:
+    return paths.config_dir() / SETTINGS_FILE
+
+
+def _open(path: Path) -> QtCore.QSettings:
+    return QtCore.QSettings(str(path), QtCore.QSettings.Format.IniFormat)
+
+
+def load_settings(path: Path | None = None) -> tuple[ViewerSettings, list[str]]:
+    """Read settings; returns (settings, warnings). Never raises for a bad file."""
+    path = path or settings_path()
+    out = ViewerSettings()
+    warnings: list[str] = []
+    if not path.exists():
+        return out, warnings
+    qs = _open(path)
+    if qs.status() != QtCore.QSettings.Status.NoError:
+        aside = path.with_name(path.name + ".corrupt")
+        try:
+            os.replace(path, aside)
+            where = f"; the unreadable file was kept as {aside.name}"
+        except OSError:
+            where = ""
+        warnings.append(f"Settings file {path.name} could not be read; defaults are used{where}")
+        logger.warning(warnings[-1])
+        return out, warnings
+
+    def bad(key: str) -> None:
+        warnings.append(f"Setting '{key}' in {path.name} is invalid; using the default")
+        logger.warning(warnings[-1])
+
+    for key in ("geometry", "window_state"):
+        v = qs.value(key)
+        if v is None:
+            continue
+        if isinstance(v, QtCore.QByteArray):
+            setattr(out, key, bytes(v.data()))
+        else:
+            bad(key)
+    v = qs.value("preset")
+    if v is not None:
+        if v in VIEW_PRESETS:
+            out.preset = str(v)
+        else:
+            bad("preset")
+    v = qs.value("mode")
+    if v is not None:
+        if v in ("linear", "sigmoid"):
+            out.mode = str(v)
+        else:
+            bad("mode")
+    v = qs.value("cine_fps")
+    if v is not None:
+        try:
+            fps = int(v)
+            if not FPS_RANGE[0] <= fps <= FPS_RANGE[1]:
+                raise ValueError
+            out.cine_fps = fps
+        except (TypeError, ValueError):
+            bad("cine_fps")
+    v = qs.value("show_patient_name")
+    if v is not None:
+        if str(v).lower() in ("true", "false", "1", "0"):
+            out.show_patient_name = str(v).lower() in ("true", "1")
+        else:
+            bad("show_patient_name")
+    for key, check in (("recent", _valid_recent), ("series_choice", _valid_choice)):
+        v = qs.value(key)
+        if v is None:
+            continue
+        try:
+            value = json.loads(str(v))
+            if not check(value):
+                raise ValueError
+            setattr(out, key, value)
+        except ValueError:
+            bad(key)
+    del out.recent[MAX_RECENT:]
+    return out, warnings
+
+
+def _valid_recent(value: object) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(e, list) and e and all(isinstance(p, str) for p in e) for e in value
+    )
+
+
+def _valid_choice(value: object) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    )
+
+
+def save_settings(settings: ViewerSettings, path: Path | None = None) -> bool:
+    """Write settings; returns False (and logs) when the file cannot be written."""
+    path = path or settings_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        logger.warning("cannot create settings folder %s: %s", path.parent, exc)
+        return False
+    qs = _open(path)
+    qs.clear()
+    qs.setValue("geometry", QtCore.QByteArray(settings.geometry))
+    qs.setValue("window_state", QtCore.QByteArray(settings.window_state))
+    qs.setValue("preset", settings.preset)
+    qs.setValue("mode", settings.mode)
+    qs.setValue("cine_fps", int(settings.cine_fps))
+    qs.setValue("show_patient_name", bool(settings.show_patient_name))
+    qs.setValue("recent", json.dumps(settings.recent))
+    qs.setValue("series_choice", json.dumps(settings.series_choice))
+    qs.sync()
+    if qs.status() != QtCore.QSettings.Status.NoError:
+        logger.warning("settings could not be written to %s (%s)", path, qs.status().name)
+        return False
+    return True

@@ -1,0 +1,149 @@
+"""Background work for the viewer: scanning a study and decoding a series.
+
+Workers take plain data (paths, a SeriesInfo), report progress as dataclasses and return
+dataclasses; they never touch widgets. Every job carries the request id it was started
+for, so the receiver can drop results of a request that has since been replaced. Signal
+names follow superqt: started, progressed, returned, errored, finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6 import QtCore
+
+from ichviewer.errors import CancelledError
+from ichviewer.io import ScanResult, SeriesInfo, SeriesReader, scan
+
+logger = logging.getLogger("ichviewer.ui")
+
+Report = Callable[[Any], None]
+
+
+@dataclass(frozen=True)
+class ScanProgress:
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class ScanDone:
+    paths: list[str]
+    result: ScanResult
+
+
+@dataclass(frozen=True)
+class SeriesOpened:
+    """The (still empty) volume is allocated; slices land in it as they are decoded."""
+
+    reader: SeriesReader
+    order: list[int]
+
+
+@dataclass(frozen=True)
+class SliceLoaded:
+    index: int
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class SeriesDone:
+    reader: SeriesReader
+
+
+@dataclass(frozen=True)
+class JobError:
+    """What went wrong, in one line for the user, plus the traceback for the log."""
+
+    message: str
+    details: str
+
+
+def spiral_order(n: int, start: int) -> list[int]:
+    """Slice indices from ``start`` outwards (start, start+1, start-1, ...): what the user
+    looks at is decoded first, then its neighbours."""
+    if n <= 0:
+        return []
+    start = min(max(start, 0), n - 1)
+    out = [start]
+    for d in range(1, n):
+        for i in (start + d, start - d):
+            if 0 <= i < n:
+                out.append(i)
+    return out
+
+
+def scan_job(paths: list[str], report: Report, cancel: threading.Event) -> ScanDone:
+    """Headers of every file under ``paths``."""
+    result = scan(paths, progress=lambda d, t: report(ScanProgress(d, t)), cancel=cancel)
+    return ScanDone(list(paths), result)
+
+
+def load_job(series: SeriesInfo, start: int, report: Report, cancel: threading.Event) -> SeriesDone:
+    """Decode a series, the slice at ``start`` first, reporting each slice as it lands."""
+    reader = SeriesReader(series)
+    order = spiral_order(series.n_slices, start)
+    report(SeriesOpened(reader, order))
+    n = series.n_slices
+    reader.load_all(
+        order=order, on_slice=lambda i, done: report(SliceLoaded(i, done, n)), cancel=cancel
+    )
+    return SeriesDone(reader)
+
+
+class WorkerSignals(QtCore.QObject):
+    """Signals of one job; each carries the job's request id first."""
+
+    started = QtCore.Signal(int)
+    progressed = QtCore.Signal(int, object)
+    returned = QtCore.Signal(int, object)
+    errored = QtCore.Signal(int, object)
+    cancelled = QtCore.Signal(int)
+    finished = QtCore.Signal(int)
+
+
+class Job:
+    """Runs ``fn(*args, report, cancel)`` on a thread pool and reports through signals.
+
+    A plain object whose :meth:`run` is handed to ``QThreadPool.start``: no QRunnable whose
+    C++ lifetime would have to be matched with the Python one.
+    """
+
+    def __init__(
+        self,
+        request_id: int,
+        fn: Callable[..., Any],
+        *args: Any,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        self.request_id = request_id
+        self.cancel_event = cancel or threading.Event()
+        self.signals = WorkerSignals()
+        self._fn = fn
+        self._args = args
+
+    def run(self) -> None:
+        rid, sig = self.request_id, self.signals
+        sig.started.emit(rid)
+        try:
+            result = self._fn(*self._args, lambda p: sig.progressed.emit(rid, p), self.cancel_event)
+        except CancelledError:
+            sig.cancelled.emit(rid)
+        # A thread boundary: anything a decoder or a broken file throws must reach the
+        # user as a message, never kill the worker thread silently.
+        except Exception as exc:
+            logger.exception("background job %d failed", rid)
+            sig.errored.emit(rid, JobError(f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+        else:
+            if self.cancel_event.is_set():
+                sig.cancelled.emit(rid)
+            else:
+                sig.returned.emit(rid, result)
+        finally:
+            sig.finished.emit(rid)
