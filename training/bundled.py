@@ -1,0 +1,266 @@
+"""``python -m training build-bundled``: the one command behind resources/model/.
+
+Generates two synthetic sets from different seeds (train+val, and a test set whose seed is
+never used in training), fits a small DenseNet on CPU, evaluates it on the held-out set and
+on real CT believed negative, exports the viewer checkpoint and writes model_card.json,
+metrics.json and README.md next to it. Defaults are sized for about an hour on two CPU
+cores; pass a larger --studies / --size / --arch on a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from training.options import bundled_parser as get_args_parser
+
+logger = logging.getLogger("training")
+
+__all__ = ["get_args_parser", "main"]
+
+
+def _synth(out: Path, studies: int, seed: int, size: int, workers: int) -> None:
+    from training.synthetic import synth
+
+    if (out / "labels.csv").is_file() and (out / "synth.json").is_file():
+        doc = json.loads((out / "synth.json").read_text())
+        if doc.get("seed") == seed and doc.get("studies") == studies and doc.get("size") == size:
+            logger.info("reusing synthetic set %s", out)
+            return
+    t = time.time()
+    synth(out, studies, seed, layout="series", size=size, workers=workers)
+    (out / "synth.json").write_text(
+        json.dumps(
+            {
+                "generator": "training.synthetic",
+                "seed": seed,
+                "studies": studies,
+                "size": size,
+                "layout": "series",
+            }
+        )
+    )
+    logger.info("synthesised %d studies (seed %d) in %.0f s", studies, seed, time.time() - t)
+
+
+def fit_argv(a: argparse.Namespace, work: Path) -> list[str]:
+    """The `fit` command line the bundled model is trained with."""
+    argv = [
+        "--data",
+        str(work / "train"),
+        "--test-data",
+        str(work / "test"),
+        "--split",
+        "0.85",
+        "0.15",
+        "0",
+        "--split-seed",
+        "0",
+        "--cache-dir",
+        str(work / "cache"),
+        "--output-dir",
+        str(work / "run"),
+        "--size",
+        str(a.size),
+        "--arch",
+        a.arch,
+        "--epochs",
+        str(a.epochs),
+        "--batch-size",
+        str(a.batch_size),
+        "--lr",
+        str(a.lr),
+        "--workers",
+        str(a.loader_workers),
+        "--device",
+        a.device,
+        "--seed",
+        "0",
+    ]
+    if a.arch == "densenet":
+        argv += [
+            "--growth-rate",
+            str(a.growth_rate),
+            "--block-config",
+            *map(str, a.block_config),
+            "--num-init-features",
+            str(a.num_init_features),
+        ]
+    if a.threads:
+        argv += ["--threads", str(a.threads)]
+    if not a.progress:
+        argv.append("--no-progress")
+    return argv
+
+
+def _f(v: float | None, digits: int = 4) -> str:
+    return "n/a" if v is None else f"{v:.{digits}f}"
+
+
+def readme_text(card: dict[str, Any], metrics: dict[str, Any], command: str) -> str:
+    test = metrics.get("test") or {}
+    rows = []
+    for name, m in (test.get("labels") or {}).items():
+        op = m.get("operating_point") or {}
+        rows.append(
+            f"| {name} | {_f(m['auc'])} | {_f(m['average_precision'])} | "
+            f"{_f(metrics['thresholds'][name], 3)} | {_f(op.get('sensitivity'), 3)} | "
+            f"{_f(op.get('specificity'), 3)} |"
+        )
+    real = metrics.get("realct") or {}
+    real_lines = [
+        f"- {k}: {v['flagged_any']} of {v['slices']} slices flagged 'any' "
+        f"(max p(any) {v['max_probability']['any']})"
+        for k, v in real.items()
+    ]
+    splits = metrics.get("splits") or {}
+    split_lines = [
+        f"- {k}: {v['studies']} studies, {v['slices']} slices, {v['positive_any']} with hemorrhage"
+        for k, v in splits.items()
+    ]
+    return "\n".join(
+        [
+            "# Bundled model: ichviewer-densenet.pt",
+            "",
+            "**Trained on synthetic head-CT phantoms only. Not for diagnostic use.** The numbers",
+            "below say how well it finds the generator's hemorrhages; they say nothing about real",
+            "patients. To train on real data, see `python -m training fit --help` (RSNA 2019",
+            "stage_2 layout is read directly).",
+            "",
+            "Rebuild (the exact command; results reproduce up to CPU floating-point nondeterminism):",
+            "",
+            "```",
+            command,
+            "```",
+            "",
+            f"- Architecture: {card.get('arch')} {json.dumps(card.get('arch_kwargs'))}, "
+            f"input {metrics['preprocess']['size']} px, {metrics['preprocess']['mode']} windows "
+            "brain/subdural/bone",
+            f"- Initialisation: {card.get('initialisation')}",
+            f"- Data: {card.get('training_data')}",
+            *split_lines,
+            f"- Date: {card.get('date')}",
+            "",
+            "## Held-out synthetic test split (seed never used in training)",
+            "",
+            f"Weighted log loss (RSNA): {_f(test.get('weighted_log_loss'))}",
+            "",
+            "| label | ROC AUC | average precision | threshold | sensitivity | specificity |",
+            "| --- | --- | --- | --- | --- | --- |",
+            *rows,
+            "",
+            f"Thresholds: {metrics.get('threshold_rule')}.",
+            "",
+            "## Real CT believed negative (no labels; flags here are false alarms)",
+            "",
+            *(real_lines or ["- (not evaluated: ../shared/data/realct absent)"]),
+            "",
+            "## Training on real data",
+            "",
+            "The same package trains on the RSNA 2019 Intracranial Hemorrhage Detection data",
+            "(folder holding `stage_2_train/` and `stage_2_train.csv`; duplicate CSV rows and the",
+            "12-bit images with a wrong intercept are handled), split by patient:",
+            "",
+            "```",
+            "python -m training fit --data /data/rsna-ich --arch densenet121 --size 256 \\",
+            "    --epochs 6 --batch-size 64 --output-dir runs/rsna",
+            "torchrun --nproc_per_node=8 -m training fit ...   # same options, one process per GPU",
+            "python -m training eval --checkpoint runs/rsna/checkpoint.pth",
+            "python -m training export --checkpoint runs/rsna/checkpoint.pth --out rsna-densenet.pt",
+            "```",
+            "",
+        ]
+    )
+
+
+def _fit(args: argparse.Namespace, work: Path) -> float:
+    """Run `fit`, or continue / reuse a run of the same settings in ``work``; returns the
+    training time in seconds (summed over epochs, from the run's log.jsonl)."""
+    import torch
+
+    from training import train
+
+    fit_args = train.get_args_parser().parse_args(fit_argv(args, work))
+    ckpt = work / "run" / "checkpoint.pth"
+    state = torch.load(ckpt, map_location="cpu", weights_only=True) if ckpt.is_file() else None
+    ignore = {"resume", "progress", "stop_after"}
+    wanted = {k: v for k, v in train.args_to_plain(fit_args).items() if k not in ignore}
+    if state is not None and all(state["args"].get(k) == v for k, v in wanted.items()):
+        if state["epoch"] + 1 >= fit_args.epochs and state.get("thresholds"):
+            logger.info("reusing the finished training run in %s", ckpt.parent)
+        else:
+            fit_args.resume = str(ckpt)
+            train.main(fit_args)
+    else:
+        if state is not None:
+            logger.info("settings changed: training %s from scratch", ckpt.parent)
+            (work / "run" / "log.jsonl").unlink(missing_ok=True)
+        train.main(fit_args)
+    lines = (work / "run" / "log.jsonl").read_text().splitlines()
+    epochs = [r for r in map(json.loads, lines) if r.get("event") == "epoch"]
+    return float(sum(r["train"]["time_s"] for r in epochs))
+
+
+def main(args: argparse.Namespace) -> dict[str, Any]:
+    from training import evaluate, export, train
+
+    t0 = time.time()
+    work = Path(args.work)
+    out = Path(args.out)
+    work.mkdir(parents=True, exist_ok=True)
+    train.setup_logging(None, True)
+    _synth(work / "train", args.studies, args.train_seed, args.synth_size, args.workers)
+    _synth(work / "test", args.test_studies, args.test_seed, args.synth_size, args.workers)
+    fit_s = _fit(args, work)
+    ckpt = work / "run" / "checkpoint.pth"
+    eval_argv = [
+        "--checkpoint",
+        str(ckpt),
+        "--output-dir",
+        str(work / "run" / "eval"),
+        "--rechoose-thresholds",  # on float32 outputs, as the viewer computes them
+        "--realct",
+        *args.realct,
+    ]
+    if not args.progress:
+        eval_argv.append("--no-progress")
+    metrics = evaluate.main(evaluate.get_args_parser().parse_args(eval_argv))
+    metrics["training_time_s"] = round(fit_s, 1)
+    command = (
+        " ".join(shlex.quote(a) for a in ["python", "-m", "training", *sys.argv[1:]])
+        if sys.argv[1:2] == ["build-bundled"]
+        else "python -m training build-bundled " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    (work / "run" / "eval" / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    res = export.main(
+        export.get_args_parser().parse_args(
+            [
+                "--checkpoint",
+                str(ckpt),
+                "--metrics",
+                str(work / "run" / "eval" / "metrics.json"),
+                "--out",
+                str(out / "ichviewer-densenet.pt"),
+                "--command",
+                command,
+            ]
+        )
+    )
+    card = dict(res["card"])
+    (out / "model_card.json").write_text(json.dumps(card, indent=2))
+    metrics["sha256"] = res["sha256"]
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (out / "README.md").write_text(readme_text(card, metrics, command))
+    for png in (work / "run" / "eval").glob("*.png"):
+        (out / png.name).write_bytes(png.read_bytes())
+    logger.info(
+        "bundled model written to %s in %.0f s (training %.0f s)", out, time.time() - t0, fit_s
+    )
+    return metrics

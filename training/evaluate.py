@@ -1,0 +1,201 @@
+"""``python -m training eval``: test metrics, curves and real-CT flag counts of a trained model.
+
+Reads a training ``checkpoint.pth`` (or a viewer checkpoint), rebuilds the same patient
+split from the arguments stored in it (overridable), chooses the per-label operating
+thresholds on the validation split (unless the checkpoint already holds them), and writes
+``metrics.json`` plus ROC / PR curves of the test split to ``--output-dir``. ``--realct``
+folders (believed negative, no labels) are scored slice by slice and their flag counts added.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from ichviewer.ai.network import DenseNetCAM, build_model
+from ichviewer.ai.preprocess import PreprocessSpec, preprocess_batch
+from ichviewer.core.labels import LABELS
+from ichviewer.errors import DicomReadError
+from training.data import make_splits
+from training.engine import CachedSlices, amp_dtype, evaluate
+from training.metrics import DEFAULT_MIN_SENSITIVITY, choose_thresholds, summarize
+from training.options import eval_parser as get_args_parser  # noqa: F401 (re-exported)
+from training.plots import plot_curves
+
+logger = logging.getLogger("training")
+
+THRESHOLD_RULE = (
+    "chosen on the validation split: the highest threshold reaching sensitivity >= 0.95 for "
+    "'any' and >= 0.90 for each subtype"
+)
+
+
+def load_model(path: str | Path) -> tuple[DenseNetCAM, PreprocessSpec, dict[str, Any]]:
+    """Model, spec and the rest of a training checkpoint (weights_only=True; a viewer
+    checkpoint goes through ichviewer.ai's validating reader)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if "format" in state:
+        from ichviewer.ai.checkpoint import load_checkpoint
+
+        ck = load_checkpoint(path)
+        return ck.model, ck.spec, {"thresholds": ck.thresholds, "args": {}, "card": ck.card}
+    model = build_model(state["arch"], num_classes=len(LABELS), **state["arch_kwargs"])
+    model.load_state_dict(state["model"])
+    model.imagenet_init = bool(state.get("imagenet_init", False))
+    model.eval()
+    return model, PreprocessSpec.from_dict(state["preprocess"]), state
+
+
+def predict_cached(
+    model: torch.nn.Module,
+    ds: CachedSlices,
+    spec: PreprocessSpec,
+    device: torch.device,
+    batch_size: int,
+    autocast: torch.dtype | None,
+    progress: bool,
+    desc: str,
+) -> np.ndarray:
+    loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=0)
+    idx, p = evaluate(model, loader, device, spec, autocast=autocast, progress=progress, desc=desc)
+    out = np.zeros_like(p)
+    out[idx] = p
+    return out
+
+
+@torch.inference_mode()
+def score_folder(
+    model: torch.nn.Module,
+    spec: PreprocessSpec,
+    folder: str | Path,
+    device: torch.device,
+    batch_size: int = 16,
+) -> np.ndarray:
+    """Probabilities (n_slices, 6) of every slice of every series under ``folder``, decoded
+    and preprocessed exactly as the viewer does."""
+    from ichviewer.io import decode_hu, scan
+
+    result = scan(folder)
+    refs = [ref for s in result.series for ref in s.slices]
+    probs: list[np.ndarray] = []
+    model.eval()
+    for i in range(0, len(refs), batch_size):
+        hus = []
+        for ref in refs[i : i + batch_size]:
+            try:
+                hus.append(decode_hu(ref))
+            except DicomReadError as exc:
+                logger.warning("skipping %s: %s", exc.file, exc.reason)
+        if hus:
+            x = preprocess_batch(hus, spec).to(device)
+            probs.append(torch.sigmoid(model(x).float()).cpu().numpy())
+    return np.concatenate(probs) if probs else np.zeros((0, len(LABELS)), np.float32)
+
+
+def flag_counts(p: np.ndarray, thresholds: dict[str, float]) -> dict[str, Any]:
+    """How many slices cross each label's threshold (and the largest probabilities)."""
+    thr = np.array([thresholds[n] for n in LABELS])
+    flagged = p >= thr
+    return {
+        "slices": int(len(p)),
+        "flagged_any": int(flagged[:, -1].sum()) if len(p) else 0,
+        "flagged_by_label": {n: int(flagged[:, c].sum()) for c, n in enumerate(LABELS)},
+        "max_probability": {
+            n: round(float(p[:, c].max()), 4) if len(p) else None for c, n in enumerate(LABELS)
+        },
+    }
+
+
+def main(args: argparse.Namespace) -> dict[str, Any]:
+    """Evaluate and write metrics.json (+ curves); returns the metrics dict."""
+    from training.cache import build_cache
+    from training.data import load_labelled
+    from training.train import default_cache_dir, setup_logging
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    ckpt_path = Path(args.checkpoint)
+    out = Path(args.output_dir) if args.output_dir else ckpt_path.parent / "eval"
+    out.mkdir(parents=True, exist_ok=True)
+    setup_logging(None, True)
+    model, spec, state = load_model(ckpt_path)
+    device = torch.device(
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else ("cpu" if args.device == "auto" else args.device)
+    )
+    model.to(device)
+    autocast = amp_dtype(args.amp, device)
+    fit_args = dict(state.get("args") or {})
+    pick = {
+        k: getattr(args, k) if getattr(args, k, None) is not None else fit_args.get(k)
+        for k in ("data", "labels", "test_data", "test_labels", "split", "split_seed")
+    }
+    cache_dir = args.cache_dir or fit_args.get("cache_dir") or default_cache_dir()
+    metrics: dict[str, Any] = {"checkpoint": str(ckpt_path), "preprocess": spec.to_dict()}
+    thresholds = dict(state.get("thresholds") or {})
+
+    if pick["data"]:
+        data = load_labelled(pick["data"], cache_dir, pick["labels"])
+        test = (
+            load_labelled(pick["test_data"], cache_dir, pick["test_labels"])
+            if pick["test_data"]
+            else None
+        )
+        splits = make_splits(data, pick["split"] or (0.8, 0.1, 0.1), pick["split_seed"] or 0, test)
+        metrics["splits"] = {k: v.summary() for k, v in splits.items()}
+        probs: dict[str, np.ndarray] = {}
+        for name in ("val", "test"):
+            if len(splits[name]) == 0:
+                continue
+            cache = build_cache([e.ref for e in splits[name].entries], spec, cache_dir, name=name)
+            probs[name] = predict_cached(
+                model,
+                CachedSlices(cache, splits[name].labels),
+                spec,
+                device,
+                args.batch_size,
+                autocast,
+                args.progress,
+                name,
+            )
+        if "val" in probs and (args.rechoose_thresholds or not thresholds):
+            thresholds = choose_thresholds(splits["val"].labels, probs["val"])
+        for name, p in probs.items():
+            metrics[name] = summarize(splits[name].labels, p, thresholds or None)
+        if "test" in probs:
+            curves = plot_curves(splits["test"].labels, probs["test"], out, "test", "(test split)")
+            metrics["curves"] = [c.name for c in curves]
+    if not thresholds:
+        thresholds = dict.fromkeys(LABELS, 0.5)
+        logger.warning("no validation split and no stored thresholds: using 0.5 for every label")
+    metrics["thresholds"] = thresholds
+    metrics["threshold_rule"] = THRESHOLD_RULE
+    metrics["min_sensitivity"] = DEFAULT_MIN_SENSITIVITY
+    if args.realct:
+        metrics["realct"] = {}
+        for folder in args.realct:
+            p = score_folder(model, spec, folder, device)
+            metrics["realct"][Path(folder).name] = flag_counts(p, thresholds)
+            logger.info(
+                "real CT %s: %d of %d slices flagged 'any'",
+                Path(folder).name,
+                metrics["realct"][Path(folder).name]["flagged_any"],
+                len(p),
+            )
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    test = metrics.get("test")
+    if test:
+        logger.info(
+            "test: weighted log loss %.4f, AUC %s",
+            test["weighted_log_loss"],
+            {k: v["auc"] for k, v in test["labels"].items()},
+        )
+    return metrics

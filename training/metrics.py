@@ -1,0 +1,224 @@
+"""Evaluation maths in numpy: ROC AUC with ties, the RSNA weighted log loss, operating points.
+
+No sklearn: the package keeps its dependencies to what the viewer already ships. Every
+function takes plain arrays: ``y`` (N,) or (N, C) in {0, 1} and ``p`` probabilities.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ichviewer.core.labels import LABELS, RSNA_LOSS_WEIGHTS
+
+#: Probabilities are clipped to [EPS, 1 - EPS] before logs (the RSNA challenge used 1e-15;
+#: 1e-7 keeps a float32 model's saturated outputs from dominating the mean).
+EPS = 1e-7
+
+
+def _as_binary(y: np.ndarray) -> np.ndarray:
+    y = np.asarray(y)
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError("labels must be 0 or 1")
+    return y.astype(bool)
+
+
+def average_ranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks of ``x`` with tied values sharing their average rank."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    order = np.argsort(x, kind="mergesort")
+    xs = x[order]
+    # Start of each run of equal values, and the mean rank of that run.
+    starts = np.r_[0, np.flatnonzero(np.diff(xs)) + 1]
+    ends = np.r_[starts[1:], len(xs)]
+    mean_rank = (starts + ends + 1) / 2.0  # ranks start+1 .. end, averaged
+    ranks = np.empty(len(x), dtype=np.float64)
+    ranks[order] = np.repeat(mean_rank, ends - starts)
+    return ranks
+
+
+def roc_auc(y: np.ndarray, p: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U / (n_pos n_neg)); ties count one half.
+
+    NaN when ``y`` holds a single class (the AUC is undefined, not 0.5).
+    """
+    y = _as_binary(y).ravel()
+    p = np.asarray(p, dtype=np.float64).ravel()
+    n_pos = int(y.sum())
+    n_neg = len(y) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = average_ranks(p)
+    u = ranks[y].sum() - n_pos * (n_pos + 1) / 2.0
+    return float(u / (n_pos * n_neg))
+
+
+def roc_curve(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(fpr, tpr, thresholds), one point per distinct score, from (0, 0) to (1, 1).
+
+    A slice is called positive when ``p >= threshold``; the first threshold is +inf.
+    """
+    y = _as_binary(y).ravel()
+    p = np.asarray(p, dtype=np.float64).ravel()
+    order = np.argsort(-p, kind="mergesort")
+    ps, ys = p[order], y[order]
+    last = np.r_[np.flatnonzero(np.diff(ps)), len(ps) - 1]  # last index of each distinct score
+    tp = np.cumsum(ys)[last]
+    fp = (last + 1) - tp
+    n_pos, n_neg = max(int(y.sum()), 1), max(len(y) - int(y.sum()), 1)
+    tpr = np.r_[0.0, tp / n_pos]
+    fpr = np.r_[0.0, fp / n_neg]
+    return fpr, tpr, np.r_[np.inf, ps[last]]
+
+
+def pr_curve(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(recall, precision, thresholds), one point per distinct score, highest threshold first."""
+    y = _as_binary(y).ravel()
+    p = np.asarray(p, dtype=np.float64).ravel()
+    order = np.argsort(-p, kind="mergesort")
+    ps, ys = p[order], y[order]
+    last = np.r_[np.flatnonzero(np.diff(ps)), len(ps) - 1]
+    tp = np.cumsum(ys)[last].astype(np.float64)
+    called = (last + 1).astype(np.float64)
+    recall = tp / max(int(y.sum()), 1)
+    precision = tp / called
+    return recall, precision, ps[last]
+
+
+def average_precision(y: np.ndarray, p: np.ndarray) -> float:
+    """Area under the PR curve as the step sum over recall (sklearn's definition)."""
+    y = _as_binary(y)
+    if not y.any():
+        return float("nan")
+    recall, precision, _ = pr_curve(y, p)
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    """Mean binary cross-entropy (natural log), probabilities clipped to [EPS, 1 - EPS]."""
+    y = _as_binary(y).astype(np.float64)
+    p = np.clip(np.asarray(p, dtype=np.float64), EPS, 1 - EPS)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def weighted_log_loss(
+    y: np.ndarray, p: np.ndarray, weights: Sequence[float] = RSNA_LOSS_WEIGHTS
+) -> float:
+    """The RSNA 2019 metric: per-slice weighted mean of the six label log losses, averaged.
+
+    ``y`` and ``p`` are (N, C) in LABELS order; ``any`` weighs 2, the subtypes 1.
+    """
+    y = _as_binary(y).astype(np.float64)
+    p = np.clip(np.asarray(p, dtype=np.float64), EPS, 1 - EPS)
+    w = np.asarray(weights, dtype=np.float64)
+    if y.ndim != 2 or y.shape != p.shape or y.shape[1] != len(w):
+        raise ValueError(f"y and p must both be (N, {len(w)}); got {y.shape} and {p.shape}")
+    bce = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    return float(np.mean(bce @ w / w.sum()))
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """What a threshold does on one label: called positive when p >= threshold."""
+
+    threshold: float
+    sensitivity: float
+    specificity: float
+    ppv: float
+    tp: int
+    fp: int
+    tn: int
+    fn: int
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {k: (_num(v)) for k, v in self.__dict__.items()}
+
+
+def _num(v: float | int) -> float | int | None:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None  # JSON has no NaN
+    return v
+
+
+def operating_point(y: np.ndarray, p: np.ndarray, threshold: float) -> OperatingPoint:
+    """Sensitivity, specificity and PPV of the rule ``p >= threshold``."""
+    y = _as_binary(y).ravel()
+    call = np.asarray(p, dtype=np.float64).ravel() >= threshold
+    tp = int(np.sum(call & y))
+    fp = int(np.sum(call & ~y))
+    fn = int(np.sum(~call & y))
+    tn = int(np.sum(~call & ~y))
+    sens = tp / (tp + fn) if tp + fn else float("nan")
+    spec = tn / (tn + fp) if tn + fp else float("nan")
+    ppv = tp / (tp + fp) if tp + fp else float("nan")
+    return OperatingPoint(float(threshold), sens, spec, ppv, tp, fp, tn, fn)
+
+
+def choose_threshold(
+    y: np.ndarray, p: np.ndarray, *, min_sensitivity: float | None = None
+) -> float:
+    """A threshold chosen on validation data.
+
+    With ``min_sensitivity``: the highest threshold whose sensitivity reaches it (fewest
+    false alarms while missing at most 1 - min_sensitivity of the positives). Without it:
+    Youden's J (max sensitivity + specificity - 1). With a single class in ``y`` it falls
+    back to 0.5, as there is nothing to trade off.
+    """
+    y = _as_binary(y).ravel()
+    if y.all() or not y.any():
+        return 0.5
+    fpr, tpr, thr = roc_curve(y, p)
+    fpr, tpr, thr = fpr[1:], tpr[1:], thr[1:]  # drop the +inf point
+    if min_sensitivity is not None:
+        ok = np.flatnonzero(tpr >= min_sensitivity - 1e-12)
+        return float(thr[ok[0]])  # thresholds fall along the curve; first is the highest
+    return float(thr[int(np.argmax(tpr - fpr))])
+
+
+#: The operating rule documented in the model card: a missed bleed costs more than a
+#: second look, so "any" keeps sensitivity >= 0.95 and each subtype >= 0.90.
+DEFAULT_MIN_SENSITIVITY: dict[str, float] = {
+    "any": 0.95,
+    **{name: 0.90 for name in LABELS[:-1]},
+}
+
+
+def choose_thresholds(
+    y: np.ndarray, p: np.ndarray, min_sensitivity: dict[str, float] | None = None
+) -> dict[str, float]:
+    """Per-label thresholds (label name -> threshold) for (N, 6) arrays in LABELS order."""
+    rule = DEFAULT_MIN_SENSITIVITY if min_sensitivity is None else min_sensitivity
+    return {
+        name: choose_threshold(y[:, c], p[:, c], min_sensitivity=rule.get(name))
+        for c, name in enumerate(LABELS)
+    }
+
+
+def summarize(
+    y: np.ndarray, p: np.ndarray, thresholds: dict[str, float] | None = None
+) -> dict[str, object]:
+    """All metrics of one split as a JSON-ready dict: per-label AUC, AP, log loss, the
+    operating point at ``thresholds`` (if given), prevalence, and the RSNA weighted log loss."""
+    y = np.asarray(y)
+    p = np.asarray(p, dtype=np.float64)
+    per_label: dict[str, dict[str, object]] = {}
+    for c, name in enumerate(LABELS):
+        entry: dict[str, object] = {
+            "auc": _num(roc_auc(y[:, c], p[:, c])),
+            "average_precision": _num(average_precision(y[:, c], p[:, c])),
+            "log_loss": _num(log_loss(y[:, c], p[:, c])),
+            "n_positive": int(y[:, c].sum()),
+        }
+        if thresholds is not None and name in thresholds:
+            entry["operating_point"] = operating_point(y[:, c], p[:, c], thresholds[name]).as_dict()
+        per_label[name] = entry
+    aucs = [v["auc"] for v in per_label.values() if v["auc"] is not None]
+    return {
+        "n_slices": int(len(y)),
+        "weighted_log_loss": _num(weighted_log_loss(y, p)),
+        "mean_auc": _num(float(np.mean(aucs))) if aucs else None,
+        "labels": per_label,
+    }

@@ -1,0 +1,254 @@
+"""Command-line options of ``fit``, ``eval``, ``export`` and ``build-bundled``.
+
+Kept free of torch so ``python -m training --help`` (and ``synth``) start fast; the modules
+that do the work (train, evaluate, export, bundled) re-export their parser from here.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+TRAIN_SEED = 1000
+TEST_SEED = 9000
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_REALCT = [
+    REPO.parent / "shared" / "data" / "realct" / n for n in ("ge_head", "rsna_samples")
+]
+
+
+def fit_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description="Train the ICH Viewer classifier. Examples:\n"
+        "  python -m training fit --data rsna-intracranial-hemorrhage-detection  (holds\n"
+        "      stage_2_train/ and stage_2_train.csv)\n"
+        "  python -m training fit --data synth/train --test-data synth/test --size 160\n"
+        "  torchrun --nproc_per_node=4 -m training fit --data ... (one process per GPU)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=add_help,
+    )
+    g = p.add_argument_group("data")
+    g.add_argument(
+        "--data",
+        required=True,
+        help="DICOM folder: RSNA stage_2 layout or a `python -m training synth` folder",
+    )
+    g.add_argument(
+        "--labels", help="label CSV (default: stage_2_train.csv or labels.csv in --data)"
+    )
+    g.add_argument(
+        "--test-data",
+        help="separate held-out folder used as the test split "
+        "(then --data is split into train/val only)",
+    )
+    g.add_argument("--test-labels", help="label CSV of --test-data")
+    g.add_argument(
+        "--split",
+        type=float,
+        nargs=3,
+        default=(0.8, 0.1, 0.1),
+        metavar=("TRAIN", "VAL", "TEST"),
+        help="patient fractions (default 0.8 0.1 0.1)",
+    )
+    g.add_argument("--split-seed", type=int, default=0, help="seed of the patient split")
+    g.add_argument(
+        "--cache-dir",
+        default=None,
+        help="header index + preprocessing cache (default: the user cache dir)",
+    )
+    g.add_argument("--cache-workers", type=int, default=None, help="threads building the cache")
+    g.add_argument("--workers", type=int, default=2, help="data loader processes per rank")
+    g = p.add_argument_group("model input (stored in the checkpoint)")
+    g.add_argument("--size", type=int, default=256, help="input side S in pixels (default 256)")
+    g.add_argument("--mode", choices=("linear", "sigmoid"), default="linear", help="window mode")
+    g = p.add_argument_group("model")
+    g.add_argument(
+        "--arch",
+        default="densenet121",
+        help="densenet121|161|169|201, or 'densenet' with the size options below",
+    )
+    g.add_argument("--growth-rate", type=int, help="custom DenseNet growth rate")
+    g.add_argument("--block-config", type=int, nargs="+", help="custom DenseNet layers per block")
+    g.add_argument("--num-init-features", type=int, help="custom DenseNet stem width")
+    g.add_argument("--drop-rate", type=float, default=0.0, help="dropout after each dense layer")
+    g.add_argument(
+        "--no-imagenet",
+        dest="imagenet",
+        action="store_false",
+        help="start from random weights even if ImageNet weights are cached locally",
+    )
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--epochs", type=int, default=10)
+    g.add_argument("-b", "--batch-size", type=int, default=32, help="per rank")
+    g.add_argument("--lr", type=float, default=1e-3, help="AdamW peak learning rate")
+    g.add_argument("--weight-decay", type=float, default=1e-4)
+    g.add_argument("--warmup-epochs", type=float, default=0.5)
+    g.add_argument(
+        "--pos-weight",
+        action="store_true",
+        help="BCE pos_weight = n_neg/n_pos per label (capped at 20)",
+    )
+    g.add_argument(
+        "--balanced",
+        type=float,
+        default=None,
+        metavar="FRACTION",
+        help="draw slices so FRACTION of them have any=1 (e.g. 0.5)",
+    )
+    g.add_argument(
+        "--no-augment",
+        dest="augment",
+        action="store_false",
+        help="no random rotation/scale/shift/flip",
+    )
+    g.add_argument("--clip-grad", type=float, default=None, help="max gradient norm")
+    g = p.add_argument_group("speed and runtime")
+    g.add_argument("--device", default="auto", help="auto|cpu|cuda")
+    g.add_argument(
+        "--amp",
+        choices=("auto", "bf16", "fp16", "off"),
+        default="auto",
+        help="autocast dtype (auto: bf16 or fp16 on CUDA, bf16 on CPUs with AVX512-BF16/AMX, else off)",
+    )
+    g.add_argument("--no-channels-last", dest="channels_last", action="store_false")
+    g.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--max-steps", type=int, default=None, help="stop each epoch after N steps")
+    g.add_argument("--output-dir", default="runs/fit", help="checkpoint.pth, log.jsonl, log.txt")
+    g.add_argument("--resume", default="", help="checkpoint.pth to continue from")
+    g.add_argument(
+        "--stop-after",
+        type=int,
+        default=None,
+        metavar="N",
+        help="exit after N epochs of this invocation (the schedule still spans "
+        "--epochs; continue with --resume): for time-limited jobs",
+    )
+    g.add_argument("--no-progress", dest="progress", action="store_false", help="no tqdm bars")
+    return p
+
+
+def eval_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description="Evaluate a trained model on its held-out split. Example:\n"
+        "  python -m training eval --checkpoint runs/fit/checkpoint.pth --output-dir runs/fit/eval \\\n"
+        "      --realct /data/known_negative_ct",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=add_help,
+    )
+    p.add_argument("--checkpoint", required=True, help="training checkpoint.pth or viewer .pt")
+    p.add_argument("--data", help="override the training data folder stored in the checkpoint")
+    p.add_argument("--labels", help="override its label CSV")
+    p.add_argument("--test-data", help="override the held-out folder")
+    p.add_argument("--test-labels", help="override its label CSV")
+    p.add_argument("--split", type=float, nargs=3, metavar=("TRAIN", "VAL", "TEST"))
+    p.add_argument("--split-seed", type=int)
+    p.add_argument("--cache-dir", help="header index + preprocessing cache")
+    p.add_argument(
+        "--output-dir",
+        default=None,
+        help="metrics.json and curves (default: next to the checkpoint, in eval/)",
+    )
+    p.add_argument(
+        "--realct",
+        nargs="*",
+        default=[],
+        help="DICOM folders believed negative: count the slices the model flags",
+    )
+    p.add_argument(
+        "--rechoose-thresholds",
+        action="store_true",
+        help="choose thresholds on the validation split even if the checkpoint has them",
+    )
+    p.add_argument("-b", "--batch-size", type=int, default=64)
+    p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--amp",
+        choices=("auto", "bf16", "fp16", "off"),
+        default="off",
+        help="autocast while scoring (default off: float32, as the viewer runs the model)",
+    )
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    return p
+
+
+def export_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description="Write the viewer checkpoint (weights + thresholds + model card). Example:\n"
+        "  python -m training export --checkpoint runs/fit/checkpoint.pth \\\n"
+        "      --metrics runs/fit/eval/metrics.json --out my-model.pt",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=add_help,
+    )
+    p.add_argument("--checkpoint", required=True, help="training checkpoint.pth from `fit`")
+    p.add_argument(
+        "--metrics",
+        help="metrics.json from `eval` (default: eval/metrics.json next "
+        "to the checkpoint, if present); its thresholds and test metrics go in the card",
+    )
+    p.add_argument("--out", required=True, help="viewer checkpoint to write (.pt)")
+    p.add_argument("--name", default="ichviewer-densenet")
+    p.add_argument("--version", default="1.0.0")
+    p.add_argument(
+        "--training-data",
+        default=None,
+        help="one line describing the data (default: from the data folders)",
+    )
+    p.add_argument(
+        "--command",
+        default=None,
+        help="the command that reproduces the model (recorded in the card)",
+    )
+    return p
+
+
+def bundled_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description="Rebuild the bundled checkpoint from synthetic phantoms in one command:\n"
+        "  python -m training build-bundled --work /tmp/ichv-bundled --out resources/model",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=add_help,
+    )
+    p.add_argument("--work", default="/tmp/ichv-bundled", help="synthetic data, caches, run folder")
+    p.add_argument(
+        "--out",
+        default=str(REPO / "resources" / "model"),
+        help="where the checkpoint, model_card.json, metrics.json and README.md go",
+    )
+    p.add_argument("--studies", type=int, default=220, help="train+val studies (seed --train-seed)")
+    p.add_argument("--test-studies", type=int, default=60, help="test studies (seed --test-seed)")
+    p.add_argument("--train-seed", type=int, default=TRAIN_SEED)
+    p.add_argument("--test-seed", type=int, default=TEST_SEED)
+    p.add_argument(
+        "--synth-size",
+        type=int,
+        default=160,
+        help="generator image size; a slice is labelled when a lesion covers >= 3 pixels at "
+        "this size, so keeping it equal to --size labels only what the model can see",
+    )
+    p.add_argument("--size", type=int, default=160, help="model input size S")
+    p.add_argument("--epochs", type=int, default=14)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--arch", default="densenet")
+    p.add_argument("--growth-rate", type=int, default=16)
+    p.add_argument("--block-config", type=int, nargs="+", default=[4, 8, 12, 8])
+    p.add_argument("--num-init-features", type=int, default=32)
+    p.add_argument("--workers", type=int, default=2, help="synth processes")
+    p.add_argument(
+        "--loader-workers",
+        type=int,
+        default=0,
+        help="data loader processes (0: the memory-mapped cache is read in-process)",
+    )
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument(
+        "--realct",
+        nargs="*",
+        default=[str(d) for d in DEFAULT_REALCT if d.is_dir()],
+        help="real CT folders believed negative (flag counts go in the card)",
+    )
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    return p

@@ -1,0 +1,554 @@
+"""Synthetic head-CT studies with labelled hemorrhages, written as DICOM + RSNA labels CSV.
+
+A study is a phantom head (phantom.py) with 0-3 hemorrhage subtypes and the usual
+look-alikes (lesions.py), scanned like a routine non-contrast head CT: 5 mm axial slices
+from the skull base to the vertex, head rest, in-plane tilt, noise. Everything follows from
+(seed, index), so the same arguments give the same pixels and UIDs on any machine, and
+studies can be made in parallel.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ichviewer.core.labels import LABELS, SUBTYPES
+from training.lesions import (
+    BIT,
+    MIN_AREA_MM2,
+    paint_lesions,
+    paint_lookalikes,
+    sample_lesions,
+    sample_lookalikes,
+)
+from training.phantom import AIR, Head, Phantom
+
+log = logging.getLogger("training")
+
+SLICE_MM = 5.0
+#: Anatomy is drawn at most this many pixels across, then resampled to the output size.
+WORK_MAX = 384
+DEMO_SEED = 2043
+DEMO_TYPES = ("epidural", "intraparenchymal", "intraventricular", "subarachnoid")
+DEMO_COMMAND = "python -m training synth --demo --out resources/demo"
+LAYOUTS = ("series", "rsna")
+#: Sub-plane offsets averaged into each 5 mm slice (partial volume).
+PARTIAL_VOLUME_MM = (-1.25, 1.25)
+
+
+@dataclass
+class SyntheticStudy:
+    """One synthetic head CT: HU volume, per-slice labels, lesion masks and identifiers."""
+
+    hu: np.ndarray  # (N, H, W) int16 HU, slice 0 = most inferior (skull base), last = vertex
+    labels: np.ndarray  # (N, 6) uint8 in LABELS order; 'any' = OR of subtypes
+    masks: np.ndarray  # (N, H, W) uint8 bitmask of lesion pixels, bit i = LABELS[i] (i < 5)
+    z_mm: np.ndarray  # (N,) slice positions in mm
+    pixel_spacing: float
+    slice_thickness: float
+    lesions: list[dict]  # what was placed: type, centre, size (json-serialisable)
+    uids: dict  # patient_id, study_uid, series_uid, sop_uids (list); 'rsna': the same as ID_xxx
+
+
+def _hex(seed: int, index: int, what: str, n: int) -> str:
+    return hashlib.sha256(f"ichviewer-synthetic:{seed}:{index}:{what}".encode()).hexdigest()[:n]
+
+
+def _uids(seed: int, index: int, n: int) -> dict:
+    from pydicom.uid import generate_uid
+
+    def uid(what: str) -> str:
+        return generate_uid(entropy_srcs=["ichviewer-synthetic", str(seed), str(index), what])
+
+    return {
+        "patient_id": f"PHANTOM-{seed}-{index:04d}",
+        "patient_name": f"PHANTOM^{index:04d}",
+        "study_date": _study_date(seed, index),
+        "study_uid": uid("study"),
+        "series_uid": uid("series"),
+        "frame_uid": uid("frame"),
+        "sop_uids": [uid(f"sop{i}") for i in range(n)],
+        "rsna": {
+            "patient_id": "ID_" + _hex(seed, index, "patient", 8),
+            "study_uid": "ID_" + _hex(seed, index, "study", 10),
+            "series_uid": "ID_" + _hex(seed, index, "series", 10),
+            "sop_uids": ["ID_" + _hex(seed, index, f"sop{i}", 10) for i in range(n)],
+        },
+    }
+
+
+def _pick_kinds(
+    rng: np.random.Generator, lesion_types: Sequence[str] | None, p_negative: float
+) -> list[str]:
+    if lesion_types is not None:
+        bad = [k for k in lesion_types if k not in SUBTYPES]
+        if bad:
+            raise ValueError(f"unknown hemorrhage subtype(s) {bad}; expected some of {SUBTYPES}")
+        return list(dict.fromkeys(lesion_types))
+    if rng.random() < p_negative:
+        return []
+    k = int(rng.choice([1, 2, 3], p=[0.55, 0.3, 0.15]))
+    return [str(s) for s in rng.choice(SUBTYPES, k, replace=False)]
+
+
+def _headrest(
+    rng: np.random.Generator, head: Head, shift: tuple[float, float], size: int, ps: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The curved head holder under the occiput (scanner frame): mask and HU."""
+    c = (np.arange(size, dtype=np.float32) + 0.5 - size / 2) * ps
+    x, y = np.meshgrid(c, c)
+    half = head.A + head.t_lat + head.scalp
+    r = half + rng.uniform(6, 25)
+    back = shift[1] + head.B + head.t_occ + head.scalp + rng.uniform(1, 10)
+    cx, cy = shift[0] + rng.normal(0, 3), back - r
+    up = rng.uniform(15, 70)
+    hu = np.full((size, size), AIR, np.float32)
+    shells = [(r, rng.uniform(1.2, 2.8), rng.uniform(150, 350))]
+    if rng.random() < 0.4:
+        shells.append((r + rng.uniform(4, 12), rng.uniform(0.8, 2), rng.uniform(100, 300)))
+    foam = rng.random() < 0.3
+    for k, (rad, th, val) in enumerate(shells):
+        d = np.where(y > cy, np.abs(np.hypot(x - cx, y - cy) - rad), np.abs(np.abs(x - cx) - rad))
+        d[y < cy - up] = 1e9
+        if foam and k == 0:
+            inside = (np.where(y > cy, np.hypot(x - cx, y - cy), np.abs(x - cx)) < rad) & (
+                y > back - rng.uniform(8, 20)
+            )
+            hu[inside] = rng.uniform(-900, -700)
+        hu[d < th / 2] = val
+    return hu > AIR, hu
+
+
+def generate_study(
+    seed: int,
+    index: int = 0,
+    *,
+    size: int = 512,
+    n_slices: int | None = None,
+    lesion_types: Sequence[str] | None = None,
+    p_negative: float = 0.5,
+) -> SyntheticStudy:
+    """Make study ``index`` of the set defined by ``seed`` (pixels + labels, nothing written).
+
+    ``lesion_types=None`` draws at random: negative with probability ``p_negative``, else 1-3
+    subtypes; a list forces those subtypes (an empty list forces a negative study).
+    """
+    return _generate(
+        seed, index, size=size, n_slices=n_slices, lesion_types=lesion_types, p_negative=p_negative
+    )
+
+
+def _generate(
+    seed: int,
+    index: int,
+    *,
+    size: int,
+    n_slices: int | None,
+    lesion_types: Sequence[str] | None,
+    p_negative: float,
+    quiet_air: bool = False,
+) -> SyntheticStudy:
+    """generate_study; ``quiet_air`` leaves the air around the head noise-free (exactly
+    -1000 HU) so RLE can compress the committed demo (noise in air is incompressible)."""
+    if size < 32:
+        raise ValueError(f"size must be at least 32 pixels, got {size}")
+    if n_slices is not None and n_slices < 2:
+        raise ValueError(f"n_slices must be at least 2, got {n_slices}")
+    r_anat, r_les, r_pose = (np.random.default_rng([seed, index, k]) for k in range(3))
+    head = Head.sample(r_anat)
+    kinds = _pick_kinds(r_les, lesion_types, p_negative)
+    zs, step, fov, tilt, shift = _scan_geometry(r_pose, head, n_slices)
+    n, ps, work = len(zs), fov / size, min(size, WORK_MAX)
+    phantom = Phantom(head, r_anat, work, fov, zs)
+    look = sample_lookalikes(r_anat, head, phantom.parts)
+    hr_mask, hr_hu = _headrest(r_pose, head, shift, size, ps)
+    pad = -3024.0 if r_pose.random() < 0.3 else -1024.0  # 30% RSNA-style signed padding
+    c = (np.arange(size) + 0.5 - size / 2) * ps
+    outside = np.hypot(*np.meshgrid(c, c)) > fov / 2
+    noise_hu = r_pose.uniform(2.5, 4.5)
+    M = _head_to_image(tilt, shift, fov, work, size)
+    for attempt in range(8):
+        lesions = sample_lesions(r_les, head, phantom.parts, kinds, tilt)
+        r_noise = np.random.default_rng([seed, index, 3])  # same noise whatever the lesions
+        hu = np.empty((n, size, size), np.int16)
+        masks = np.empty((n, size, size), np.uint8)
+        for i, z in enumerate(zs):
+            # Two sub-planes per slice: the 5 mm slab's partial volume softens what the
+            # plane only grazes (vertex, skull base, lesion edges), as on a real scan.
+            planes, bits = [], np.zeros((work, work), np.uint8)
+            for dz in PARTIAL_VOLUME_MM:
+                m = phantom.render(z + dz, i)
+                bits |= paint_lesions(m, lesions, head)
+                paint_lookalikes(m, look)
+                planes.append(m.hu)
+            mean = sum(planes) / len(planes)
+            _drop_bony(bits, mean, ps_work=fov / work)
+            img = cv2.warpAffine(mean, M, (size, size), flags=cv2.INTER_LINEAR, borderValue=AIR)
+            masks[i] = cv2.warpAffine(bits, M, (size, size), flags=cv2.INTER_NEAREST)
+            img = np.where(hr_mask & (img < -500), hr_hu, img)
+            if ps < 0.6:
+                img = cv2.GaussianBlur(img, (0, 0), 0.55)
+            nz = r_noise.standard_normal((size, size), dtype=np.float32)
+            nz = cv2.GaussianBlur(nz, (0, 0), max(0.75 / ps, 0.3))
+            air = img < -990 if quiet_air else None
+            img += nz * (noise_hu / (nz.std() + 1e-6))
+            if air is not None:
+                img[air] = AIR
+            img[outside] = pad
+            hu[i] = np.clip(np.rint(img), pad, 3071).astype(np.int16)
+        labels = _labels(masks)
+        if all(labels[:, LABELS.index(k)].any() for k in kinds):
+            break
+        log.debug("study %d: a subtype missed every slice, resampling (%d)", index, attempt)
+    else:
+        log.warning("study %d: could not place all of %s visibly", index, kinds)
+    z_table = -round(float(r_pose.uniform(20, 80)), 1)
+    cos, sin = math.cos(tilt), math.sin(tilt)
+    les_dicts = []
+    for les in lesions:
+        d = les.to_dict()
+        x, y, z = les.centre
+        px, py = cos * x - sin * y + shift[0], sin * x + cos * y + shift[1]
+        d["centre_mm"] = [round(float(v), 1) for v in (px, py, z + z_table)]
+        d["centre_voxel"] = [
+            round(float(v), 1)
+            for v in ((z - zs[0]) / step, py / ps + size / 2 - 0.5, px / ps + size / 2 - 0.5)
+        ]
+        les_dicts.append(d)
+    z_mm = np.round(zs + z_table, 2)
+    uids = _uids(seed, index, n)
+    return SyntheticStudy(hu, labels, masks, z_mm, ps, round(step, 3), les_dicts, uids)
+
+
+def _scan_geometry(
+    rng: np.random.Generator, head: Head, n_slices: int | None
+) -> tuple[np.ndarray, float, float, float, tuple[float, float]]:
+    """Slice heights (head frame), spacing, field of view, in-plane tilt and head offset."""
+    z0 = -rng.uniform(4, 14)  # a little below the foramen magnum ...
+    z1 = head.H + head.t_top + head.scalp - rng.uniform(0.5, 3.5)  # ... to the vertex
+    if n_slices is None:
+        n, step = int(np.clip(math.floor((z1 - z0) / SLICE_MM) + 1, 24, 40)), SLICE_MM
+        z0 = min(z0, z1 - (n - 1) * step)
+    else:
+        n, step = n_slices, (z1 - z0) / (n_slices - 1)
+    length = 2 * (head.B + (head.t_front + head.t_occ) / 2 + head.scalp)  # AP, skin to skin
+    fov = float(np.clip(length / rng.uniform(0.74, 0.82), 215, 265))  # head fills ~3/4
+    tilt = math.radians(float(np.clip(rng.normal(0, 4), -10, 10)))
+    shift = (float(rng.normal(0, 5)), float(rng.uniform(-12, 4)))
+    return z0 + step * np.arange(n), step, fov, tilt, shift
+
+
+def _head_to_image(
+    tilt: float, shift: tuple[float, float], fov: float, work: int, size: int
+) -> np.ndarray:
+    """2x3 affine from head-frame pixels (work x work) to output pixels: tilt + offset."""
+    ps = fov / size
+    cos, sin, sw = math.cos(tilt), math.sin(tilt), fov / work / ps
+    o_w = (0.5 - work / 2) * fov / work
+    tx = (cos * o_w - sin * o_w + shift[0]) / ps + size / 2 - 0.5
+    ty = (sin * o_w + cos * o_w + shift[1]) / ps + size / 2 - 0.5
+    return np.array([[cos * sw, -sin * sw, tx], [sin * sw, cos * sw, ty]])
+
+
+def _drop_bony(bits: np.ndarray, hu: np.ndarray, ps_work: float) -> None:
+    """Unmark lesion pixels that partial volume with the skull has made bone-bright, and
+    then any subtype left with less than the minimum area on the slice."""
+    bits[hu > 130] = 0
+    for bit in BIT.values():
+        n = np.count_nonzero(bits & bit)
+        if 0 < n * ps_work**2 < MIN_AREA_MM2:
+            bits &= ~np.uint8(bit)
+
+
+def _labels(masks: np.ndarray) -> np.ndarray:
+    """(N, 6) slice labels from the bitmask: subtype present on the slice; 'any' = OR."""
+    n = masks.shape[0]
+    present = np.bitwise_or.reduce(masks.reshape(n, -1), axis=1)
+    out = np.zeros((n, len(LABELS)), np.uint8)
+    for i in range(len(SUBTYPES)):
+        out[:, i] = (present >> i) & 1
+    out[:, -1] = out[:, :-1].max(axis=1)
+    return out
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+@contextmanager
+def _rsna_style_uids():
+    """Let pydicom write RSNA-style 'ID_xxx' UIDs (not valid UI values, like the real set)."""
+    from pydicom import config
+
+    # Values set on a Dataset are checked with the *reading* mode, files with the writing one.
+    old = config.settings.reading_validation_mode, config.settings.writing_validation_mode
+    config.settings.reading_validation_mode = config.IGNORE
+    config.settings.writing_validation_mode = config.IGNORE
+    try:
+        yield
+    finally:
+        config.settings.reading_validation_mode, config.settings.writing_validation_mode = old
+
+
+def _study_date(seed: int, index: int) -> str:
+    day = dt.date(2019, 1, 1) + dt.timedelta(days=(seed * 7919 + index * 31) % 1500)
+    return day.strftime("%Y%m%d")
+
+
+def _dataset(study: SyntheticStudy, i: int, layout: str, index_name: str):  # noqa: ANN202
+    """The DICOM dataset (pydicom FileDataset) of slice i."""
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
+
+    u = study.uids
+    ids = u["rsna"] if layout == "rsna" else u
+    sop = ids["sop_uids"][i]
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CTImageStorage
+    meta.MediaStorageSOPInstanceUID = u["sop_uids"][i]  # the real RSNA files do the same
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(index_name, {}, file_meta=meta, preamble=b"\0" * 128)
+    n, rows, cols = study.hu.shape
+    date = u["study_date"]
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.SOPClassUID = CTImageStorage
+    ds.SOPInstanceUID = sop
+    ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = date
+    ds.StudyTime = ds.SeriesTime = "120000"
+    ds.AccessionNumber = ""
+    ds.Modality = "CT"
+    ds.Manufacturer = "ICH Viewer synthetic phantom"
+    ds.InstitutionName = "SYNTHETIC"
+    ds.ReferringPhysicianName = ""
+    ds.StudyDescription = "CT HEAD WITHOUT CONTRAST (SYNTHETIC)"
+    ds.SeriesDescription = f"HEAD {study.slice_thickness:g}mm SYNTHETIC PHANTOM"
+    ds.PatientName = u["patient_name"]
+    ds.PatientID = ids["patient_id"]
+    ds.PatientBirthDate = ""
+    ds.PatientSex = "O"
+    ds.BodyPartExamined = "HEAD"
+    ds.SliceThickness = f"{study.slice_thickness:g}"
+    ds.KVP = "120"
+    ds.ConvolutionKernel = "SOFT"
+    ds.PatientPosition = "HFS"
+    ds.StudyInstanceUID = ids["study_uid"]
+    ds.SeriesInstanceUID = ids["series_uid"]
+    ds.StudyID = "1"
+    ds.SeriesNumber = 2
+    ds.InstanceNumber = i + 1
+    ps = study.pixel_spacing
+    ds.ImagePositionPatient = [
+        f"{-cols * ps / 2 + ps / 2:.4f}",
+        f"{-rows * ps / 2 + ps / 2:.4f}",
+        f"{study.z_mm[i]:.2f}",
+    ]
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    ds.FrameOfReferenceUID = u["frame_uid"]
+    ds.PositionReferenceIndicator = ""
+    ds.SliceLocation = f"{study.z_mm[i]:.2f}"
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = rows, cols
+    ds.PixelSpacing = [f"{ps:.6f}", f"{ps:.6f}"]
+    ds.BitsAllocated = 16
+    ds.WindowCenter, ds.WindowWidth = "40", "80"
+    ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = "-1024", "1", "HU"
+    stored = study.hu[i].astype(np.int32) + 1024
+    if int(study.hu.min()) < -1024:  # RSNA-style signed 16-bit with -2000 padding
+        ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 15, 1
+        arr = stored.astype(np.int16)
+    else:
+        ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 12, 11, 0
+        arr = np.clip(stored, 0, 4095).astype(np.uint16)
+    ds.PixelData = arr.tobytes()
+    return ds, arr
+
+
+def write_study(
+    study: SyntheticStudy, out_dir: Path, *, layout: str = "series", compress: bool = False
+) -> list[Path]:
+    """Write the slices as DICOM files; return their paths (slice order).
+
+    ``series``: out_dir/0001.dcm ... with real DICOM UIDs. ``rsna``: out_dir/ID_<10 hex>.dcm
+    with SOPInstanceUID = that ID and RSNA-style study/series/patient IDs. ``compress``
+    writes RLE Lossless (the committed demo).
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    with _rsna_style_uids():
+        for i in range(study.hu.shape[0]):
+            name = study.uids["rsna"]["sop_uids"][i] if layout == "rsna" else f"{i + 1:04d}"
+            path = out_dir / f"{name}.dcm"
+            ds, arr = _dataset(study, i, layout, str(path))
+            if compress:
+                from pydicom.uid import RLELossless
+
+                ds.compress(
+                    RLELossless, arr, encoding_plugin="pydicom", generate_instance_uid=False
+                )
+            ds.save_as(path, enforce_file_format=True)
+            paths.append(path)
+    return paths
+
+
+def write_labels_csv(rows: Iterable[tuple[str, np.ndarray]], path: Path) -> None:
+    """RSNA long format: header ``ID,Label``; six rows ``<id>_<label>,0|1`` per slice.
+
+    ``id`` is used as given: ``ID_<hex>`` for the rsna layout, ``ID_<SOPInstanceUID>`` for
+    series folders. Written to a temporary file and renamed, so a reader never sees half.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            w = csv.writer(fh, lineterminator="\n")
+            w.writerow(["ID", "Label"])
+            for ident, lab in rows:
+                lab = np.asarray(lab).reshape(-1)
+                if lab.size != len(LABELS):
+                    raise ValueError(f"{ident}: need {len(LABELS)} labels, got {lab.size}")
+                for name, v in zip(LABELS, lab, strict=True):
+                    w.writerow([f"{ident}_{name}", int(bool(v))])
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a labels file is not
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def image_ids(study: SyntheticStudy, layout: str = "series") -> list[str]:
+    """The label-CSV image IDs of a study's slices in the given layout."""
+    if layout == "rsna":
+        return list(study.uids["rsna"]["sop_uids"])
+    return ["ID_" + u for u in study.uids["sop_uids"]]
+
+
+def _synth_one(job: tuple[int, int, int, str, str]) -> list[tuple[str, list[int]]]:
+    seed, index, size, layout, dest = job
+    cv2.setNumThreads(1)
+    study = generate_study(seed, index, size=size)
+    write_study(study, Path(dest), layout=layout)
+    return list(zip(image_ids(study, layout), study.labels.tolist(), strict=True))
+
+
+def synth(
+    out: Path, studies: int, seed: int, *, layout: str = "series", size: int = 512, workers: int = 1
+) -> Path:
+    """Write ``studies`` studies + the labels CSV under ``out``; return the CSV path.
+
+    ``series``: out/<index>/0001.dcm ... + out/labels.csv. ``rsna``: out/stage_2_train/ID_*.dcm
+    + out/stage_2_train.csv. Studies are independent, so ``workers`` processes give the same
+    files as one.
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    if studies < 1:
+        raise ValueError(f"studies must be at least 1, got {studies}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = [
+        (
+            seed,
+            i,
+            size,
+            layout,
+            str(out / "stage_2_train" if layout == "rsna" else out / f"{i:04d}"),
+        )
+        for i in range(studies)
+    ]
+    rows: list[tuple[str, list[int]]] = []
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as ex:
+            for k, r in enumerate(ex.map(_synth_one, jobs)):
+                rows.extend(r)
+                log.info("study %d/%d written", k + 1, studies)
+    else:
+        for k, job in enumerate(jobs):
+            rows.extend(_synth_one(job))
+            log.info("study %d/%d written", k + 1, studies)
+    csv_path = out / ("stage_2_train.csv" if layout == "rsna" else "labels.csv")
+    write_labels_csv(rows, csv_path)
+    return csv_path
+
+
+# ----------------------------------------------------------------------------- demo
+
+
+def make_demo(out_dir: Path) -> None:
+    """Write the committed demo study: RLE DICOMs in out_dir/series, labels.csv, masks.npz,
+    README.md. Fixed seed and subtypes, so rerunning gives the same files."""
+    out_dir = Path(out_dir)
+    study = _generate(
+        DEMO_SEED,
+        0,
+        size=512,
+        n_slices=None,
+        lesion_types=DEMO_TYPES,
+        p_negative=0.0,
+        quiet_air=True,
+    )
+    series = out_dir / "series"
+    if series.is_dir():
+        shutil.rmtree(series)
+    write_study(study, series, layout="series", compress=True)
+    ids = image_ids(study)
+    write_labels_csv(zip(ids, study.labels, strict=True), out_dir / "labels.csv")
+    np.savez_compressed(
+        out_dir / "masks.npz", masks=study.masks, sop_uids=np.array(study.uids["sop_uids"])
+    )
+    (out_dir / "README.md").write_text(_demo_readme(study), encoding="utf-8")
+
+
+def _demo_readme(study: SyntheticStudy) -> str:
+    lines = [
+        "# Demo study (synthetic)",
+        "",
+        "**This is not a patient.** It is a computer-generated head-CT phantom with painted-in",
+        "hemorrhages, made by `training/synthetic.py`. It exists so the viewer has something to",
+        "open out of the box and so tests can check that heat maps land on the lesions.",
+        "",
+        "Made with:",
+        "",
+        "```",
+        DEMO_COMMAND,
+        "```",
+        "",
+        f"(`make_demo()`: seed {DEMO_SEED}, study 0, 512 x 512, subtypes "
+        f"{', '.join(DEMO_TYPES)}; the air around the head is left noise-free so the files "
+        "compress.) Rerunning it writes identical files.",
+        "",
+        "| file | what |",
+        "| --- | --- |",
+        f"| series/0001.dcm ... {study.hu.shape[0]:04d}.dcm | CT slices, RLE Lossless, "
+        "0001 = skull base, last = vertex |",
+        "| labels.csv | RSNA long format (`ID_<SOPInstanceUID>_<label>,0/1`, six rows a slice) |",
+        "| masks.npz | `masks` (slices x 512 x 512 uint8, bit i = LABELS[i]) and `sop_uids` |",
+        "",
+        "Slices with each subtype (1-based instance numbers):",
+        "",
+    ]
+    for k, name in enumerate(LABELS):
+        where = [str(i + 1) for i in np.flatnonzero(study.labels[:, k])]
+        lines.append(f"- {name}: {', '.join(where) if where else 'none'}")
+    lines += ["", "Lesions placed (`centre_mm`: patient LPS, `centre_voxel`: slice, row, col):", ""]
+    lines += ["```", *(json.dumps(d) for d in study.lesions), "```", ""]
+    return "\n".join(lines)
