@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from ichviewer import paths as app_paths
+from ichviewer.core.labels import LABELS
 
 logger = logging.getLogger("ichviewer")
 
@@ -20,6 +21,8 @@ logger = logging.getLogger("ichviewer")
 SCREENSHOT_SIZE = (1400, 900)
 #: Longest wait for a study to load before a screenshot is taken anyway.
 SCREENSHOT_TIMEOUT_S = 300
+#: Longest wait for the AI (model load, scoring, the shown slice's CAM) in screenshot mode.
+SCREENSHOT_AI_TIMEOUT_S = 180
 SCREENSHOT_PRESETS = ("brain", "subdural", "bone", "rgb")
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: Qt's offscreen plugin (used for --screenshot) warns about this for every window; it says
@@ -98,9 +101,10 @@ def run_gui(
 
     With ``screenshot``, render the window offscreen once the study has loaded, apply
     ``preset`` (brain|subdural|bone|rgb), ``mode`` (linear|sigmoid) and ``slice_index``
-    (0-based, clamped), save the PNG and return without an event loop. Returns 0 on
-    success, 1 when the screenshot shows no image (study missing or unreadable), 2 for a
-    bad argument.
+    (0-based, clamped), wait for the AI's scores of the study (and, with ``heatmap``, the
+    CAM of that label on the shown slice), save the PNG and return without an event loop.
+    Returns 0 on success, 1 when the screenshot shows no image (study missing or
+    unreadable), 2 for a bad argument.
     """
     setup_logging()
     if preset is not None and preset not in SCREENSHOT_PRESETS:
@@ -109,8 +113,9 @@ def run_gui(
     if mode is not None and mode not in ("linear", "sigmoid"):
         logger.error("unknown mode %r; choose linear or sigmoid", mode)
         return 2
-    if heatmap is not None:
-        logger.info("--heatmap %s ignored: the AI overlay is not part of this version yet", heatmap)
+    if heatmap is not None and heatmap not in LABELS:
+        logger.error("unknown heatmap label %r; choose one of %s", heatmap, ", ".join(LABELS))
+        return 2
     if screenshot and not os.environ.get("QT_QPA_PLATFORM"):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"  # no display needed to save a picture
     elif _no_display():
@@ -135,7 +140,7 @@ def run_gui(
     apply_dark_theme(app)
 
     if screenshot:
-        return _screenshot(app, MainWindow, paths, screenshot, preset, mode, slice_index)
+        return _screenshot(app, MainWindow, paths, screenshot, preset, mode, slice_index, heatmap)
 
     win = MainWindow()
     win.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -148,6 +153,9 @@ def run_gui(
         win.apply_preset(preset)
     if mode:
         win.set_mode(mode)
+    if heatmap:
+        win.set_heatmap_label(heatmap)
+        win.set_heatmap(True)
     return int(app.exec())
 
 
@@ -159,6 +167,7 @@ def _screenshot(
     preset: str | None,  # noqa: ANN001
     mode: str | None,
     slice_index: int | None,
+    heatmap: str | None = None,
 ) -> int:
     """Load, wait, render and save; settings are neither read nor written (reproducible)."""
     from PySide6 import QtCore
@@ -184,6 +193,14 @@ def _screenshot(
     win.set_mode(mode or "linear")
     if slice_index is not None and win.reader is not None:
         win.set_slice(slice_index)
+    if heatmap:
+        win.set_heatmap_label(heatmap)
+        win.set_heatmap(True)
+    if win.reader is not None and not _wait_until(
+        lambda: win.ai_ready_for_screenshot(want_cam=bool(heatmap)), SCREENSHOT_AI_TIMEOUT_S
+    ):
+        logger.warning("screenshot taken before the AI finished (%s)", win.ai.describe())
+    win.ai.flush()
     win.fit_view()
     app.processEvents()
     pixmap = win.grab()
@@ -198,3 +215,17 @@ def _screenshot(
         return 1
     logger.info("screenshot saved to %s", out)
     return 0 if shown else 1
+
+
+def _wait_until(cond, timeout_s: float) -> bool:  # noqa: ANN001
+    """Run the event loop in short slices until ``cond()`` holds or time is up."""
+    import time
+
+    from PySide6 import QtCore
+
+    deadline = time.monotonic() + timeout_s
+    while not cond() and time.monotonic() < deadline:
+        loop = QtCore.QEventLoop()
+        QtCore.QTimer.singleShot(20, loop.quit)
+        loop.exec()
+    return bool(cond())

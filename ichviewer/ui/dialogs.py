@@ -30,6 +30,11 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("R", "Reset: fit, and the preset's window"),
     ("Ctrl+O / Ctrl+Shift+O", "Open folder / open files (or drop them on the window)"),
     ("Ctrl+L", "Show the list of files that could not be read"),
+    ("H", "AI heatmap on / off (label, opacity and colours in the AI panel)"),
+    ("N / Shift+N or P", "Next / previous flagged slice (in the second-read list's order)"),
+    ("A / D / U", "Mark this slice: agree / disagree / unsure with the AI (saved at once)"),
+    ("Ctrl+I", "Score this study (when automatic scoring is off)"),
+    ("Ctrl+E / Ctrl+Shift+E", "Export AI results and marks (JSON, CSV) / the view as PNG"),
     ("F1", "This list"),
 )
 
@@ -103,7 +108,8 @@ def versions() -> dict[str, str]:
     }
 
 
-def about_text() -> str:
+def about_text(model_html: str = "") -> str:
+    """Versions, the disclaimer, and ``model_html`` (the AI model's summary) if given."""
     rows = "".join(
         f"<tr><td>{html.escape(k)}</td><td>&nbsp;{html.escape(v)}</td></tr>"
         for k, v in versions().items()
@@ -112,15 +118,19 @@ def about_text() -> str:
         "<h3>ICH Viewer</h3>"
         "<p>A head-CT viewer with an AI second opinion for intracranial hemorrhage.<br>"
         "<b>Not for diagnostic use.</b></p>"
-        f"<table>{rows}</table>"
+        f"<table>{rows}</table>" + (f"<h4>AI model</h4>{model_html}" if model_html else "")
     )
 
 
-def about_dialog(parent: QtWidgets.QWidget | None = None) -> QtWidgets.QDialog:
+def about_dialog(
+    parent: QtWidgets.QWidget | None = None, model_html: str = ""
+) -> QtWidgets.QDialog:
     dlg = QtWidgets.QDialog(parent)
     dlg.setWindowTitle("About ICH Viewer")
     dlg.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
-    label = QtWidgets.QLabel(about_text(), dlg)
+    label = QtWidgets.QLabel(about_text(model_html), dlg)
+    label.setWordWrap(True)
+    label.setMinimumWidth(560)
     label.setObjectName("about_text")
     label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
     buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Close, dlg)

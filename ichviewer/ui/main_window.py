@@ -21,21 +21,37 @@ from ichviewer.ui.corner_text import CornerContext, corner_lines, orientation_la
 from ichviewer.ui.display import DisplayState, display_lut
 from ichviewer.ui.image_view import ImageView
 from ichviewer.ui.loader import StudyLoader
+from ichviewer.ui.model_panel import model_summary_html
 from ichviewer.ui.series_picker import SeriesPanel
 from ichviewer.ui.settings import ViewerSettings, load_settings, save_settings, settings_path
 from ichviewer.ui.theme import STYLESHEET, dark_palette
+from ichviewer.ui.window_ai import AIMixin
+from ichviewer.ui.window_heatmap import HeatmapMixin
 from ichviewer.ui.window_interaction import InteractionMixin
 from ichviewer.ui.window_loading import STATUS_MS, LoadingMixin
+from ichviewer.ui.window_review import ReviewMixin
 
 logger = logging.getLogger("ichviewer.ui")
 
 DEFAULT_SIZE = (1400, 900)
 
 
-class MainWindow(LoadingMixin, InteractionMixin, QtWidgets.QMainWindow):
-    """ICH Viewer's main window. ``persist=False`` neither reads nor writes settings."""
+class MainWindow(
+    LoadingMixin, InteractionMixin, AIMixin, HeatmapMixin, ReviewMixin, QtWidgets.QMainWindow
+):
+    """ICH Viewer's main window. ``persist=False`` neither reads nor writes settings.
 
-    def __init__(self, *, persist: bool = True, settings_file: Path | None = None) -> None:
+    ``model_path``: the AI checkpoint (None: the one chosen last time, else the bundled
+    one); ``False`` runs without AI.
+    """
+
+    def __init__(
+        self,
+        *,
+        persist: bool = True,
+        settings_file: Path | None = None,
+        model_path: Path | str | bool | None = None,
+    ) -> None:
         super().__init__()
         self.setWindowTitle("ICH Viewer")
         self.setObjectName("ichviewer_main")
@@ -107,6 +123,7 @@ class MainWindow(LoadingMixin, InteractionMixin, QtWidgets.QMainWindow):
         problems_toggle = self.problems_dock.toggleViewAction()
         problems_toggle.setShortcut(QtGui.QKeySequence("Ctrl+L"))
         self.view_menu.addAction(problems_toggle)
+        self._init_ai(model_path)
         self.cine_timer = QtCore.QTimer(self)
         self.cine_timer.timeout.connect(self._on_cine_tick)
 
@@ -146,6 +163,7 @@ class MainWindow(LoadingMixin, InteractionMixin, QtWidgets.QMainWindow):
         ld.series_done.connect(self._on_series_done)
         ld.failed.connect(self._on_load_failed)
         ld.cancelled.connect(self._on_load_cancelled)
+        ld.cancelled.connect(self._ai_load_cancelled)
         ld.idle.connect(lambda: self._set_busy(False))
 
     def _restore(self, warnings: list[str]) -> None:
@@ -155,6 +173,7 @@ class MainWindow(LoadingMixin, InteractionMixin, QtWidgets.QMainWindow):
         if s.window_state:
             self.restoreState(QtCore.QByteArray(s.window_state))
         self.problems_dock.hide()  # shown again when a study has unreadable files
+        self.worklist_dock.hide()  # shown by File > Open worklist
         a = self.actions_
         with QtCore.QSignalBlocker(a.fps), QtCore.QSignalBlocker(a.show_name):
             a.fps.setValue(s.cine_fps)
@@ -173,6 +192,8 @@ class MainWindow(LoadingMixin, InteractionMixin, QtWidgets.QMainWindow):
         self._paths = [str(p) for p in paths_]
         self._demo = demo
         self._start_slice = start_slice
+        if self.reader is not None:
+            self._ai_series_closed()
         self.reader, self.series_list, self.series_index = None, [], None
         self.image_view.clear()
         self.series_panel.set_series([], None)
@@ -221,6 +242,8 @@ class MainWindow(LoadingMixin, InteractionMixin, QtWidgets.QMainWindow):
         self.series_panel.set_current(index)
         start = self._start_slice if self._start_slice is not None else s.n_slices // 2
         self._start_slice = None
+        if self.reader is not None:
+            self._ai_series_closed()
         self.reader = None
         self.loader.load_series(s, min(max(start, 0), s.n_slices - 1))
         self._set_busy(True)
@@ -240,6 +263,7 @@ class MainWindow(LoadingMixin, InteractionMixin, QtWidgets.QMainWindow):
             self.slider.setRange(0, s.n_slices - 1)
             self.slider.setValue(self._index)
         self.slider.setEnabled(True)
+        self._ai_series_opened()
         self._show_current()
         self.image_view.fit()
 
@@ -269,6 +293,7 @@ class MainWindow(LoadingMixin, InteractionMixin, QtWidgets.QMainWindow):
     def _show_current(self) -> None:
         if self.reader is not None:
             self.image_view.show_slice(self.reader.volume[self._index])
+            self._ai_slice_shown()
         self._update_corners()
 
     # -- display -------------------------------------------------------------------------
@@ -349,7 +374,9 @@ class MainWindow(LoadingMixin, InteractionMixin, QtWidgets.QMainWindow):
         return dlg
 
     def show_about(self) -> QtWidgets.QDialog:
-        dlg = dialogs.about_dialog(self)
+        self.ai.ensure_model()
+        model = model_summary_html(self.ai.info, self._ai_state_text(), metrics=False)
+        dlg = dialogs.about_dialog(self, model)
         dlg.show()
         return dlg
 
@@ -358,6 +385,7 @@ class MainWindow(LoadingMixin, InteractionMixin, QtWidgets.QMainWindow):
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         self.cine_timer.stop()
         self.loader.shutdown()
+        self._ai_shutdown()
         if self._persist:
             self.settings.geometry = bytes(self.saveGeometry().data())
             self.settings.window_state = bytes(self.saveState().data())

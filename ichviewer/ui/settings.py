@@ -1,7 +1,9 @@
 """Viewer settings kept between sessions (QSettings, INI format, under paths.config_dir()).
 
 What is kept: window geometry and dock layout, last preset and mode, cine speed, recent
-studies, the series chosen per study, and whether the patient name is shown. A file that
+studies, the series chosen per study, whether the patient name is shown, and the AI's
+settings (automatic scoring, heatmap opacity and colours, a checkpoint chosen instead of
+the bundled one). A file that
 cannot be parsed is moved aside and defaults are used; a value of the wrong kind falls back
 to its default. Either way the caller gets a warning to show the user.
 """
@@ -17,6 +19,7 @@ from pathlib import Path
 from PySide6 import QtCore
 
 from ichviewer import paths
+from ichviewer.core.heatmap import COLORMAPS
 from ichviewer.ui.display import VIEW_PRESETS
 
 logger = logging.getLogger("ichviewer.ui")
@@ -25,6 +28,7 @@ SETTINGS_FILE = "ichviewer.ini"
 MAX_RECENT = 10
 MAX_SERIES_CHOICES = 200
 FPS_RANGE = (1, 60)
+OPACITY_RANGE = (10, 100)
 
 
 @dataclass
@@ -39,6 +43,10 @@ class ViewerSettings:
     show_patient_name: bool = False
     recent: list[list[str]] = field(default_factory=list)
     series_choice: dict[str, str] = field(default_factory=dict)
+    ai_autoscore: bool = True
+    heatmap_opacity: int = 60
+    heatmap_colormap: str = "jet"
+    model_path: str = ""
 
     def add_recent(self, entry: list[str]) -> None:
         """Put a study (its list of paths) first in the recent list, without duplicates."""
@@ -113,12 +121,31 @@ def load_settings(path: Path | None = None) -> tuple[ViewerSettings, list[str]]:
             out.cine_fps = fps
         except (TypeError, ValueError):
             bad("cine_fps")
-    v = qs.value("show_patient_name")
+    for key in ("show_patient_name", "ai_autoscore"):
+        v = qs.value(key)
+        if v is not None:
+            if str(v).lower() in ("true", "false", "1", "0"):
+                setattr(out, key, str(v).lower() in ("true", "1"))
+            else:
+                bad(key)
+    v = qs.value("heatmap_opacity")
     if v is not None:
-        if str(v).lower() in ("true", "false", "1", "0"):
-            out.show_patient_name = str(v).lower() in ("true", "1")
+        try:
+            opacity = int(v)
+            if not OPACITY_RANGE[0] <= opacity <= OPACITY_RANGE[1]:
+                raise ValueError
+            out.heatmap_opacity = opacity
+        except (TypeError, ValueError):
+            bad("heatmap_opacity")
+    v = qs.value("heatmap_colormap")
+    if v is not None:
+        if v in COLORMAPS:
+            out.heatmap_colormap = str(v)
         else:
-            bad("show_patient_name")
+            bad("heatmap_colormap")
+    v = qs.value("model_path")
+    if v is not None:
+        out.model_path = str(v)
     for key, check in (("recent", _valid_recent), ("series_choice", _valid_choice)):
         v = qs.value(key)
         if v is None:
@@ -164,6 +191,10 @@ def save_settings(settings: ViewerSettings, path: Path | None = None) -> bool:
     qs.setValue("show_patient_name", bool(settings.show_patient_name))
     qs.setValue("recent", json.dumps(settings.recent))
     qs.setValue("series_choice", json.dumps(settings.series_choice))
+    qs.setValue("ai_autoscore", bool(settings.ai_autoscore))
+    qs.setValue("heatmap_opacity", int(settings.heatmap_opacity))
+    qs.setValue("heatmap_colormap", settings.heatmap_colormap)
+    qs.setValue("model_path", settings.model_path)
     qs.sync()
     if qs.status() != QtCore.QSettings.Status.NoError:
         logger.warning("settings could not be written to %s (%s)", path, qs.status().name)

@@ -1,0 +1,89 @@
+"""The AI's menu entries and keys: File (worklist, model, exports), the AI menu (scoring,
+heatmap H, flagged slices N / Shift+N / P, marks A / D / U, model information) and the
+docks in View. Built after :func:`ichviewer.ui.actions.build_actions`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from PySide6 import QtGui, QtWidgets
+
+from ichviewer.ui.actions import _action
+
+if TYPE_CHECKING:
+    from ichviewer.ui.main_window import MainWindow
+
+
+@dataclass
+class AIActions:
+    heatmap: QtGui.QAction
+    autoscore: QtGui.QAction
+    menu: QtWidgets.QMenu
+
+
+def _file_menu(win: MainWindow) -> QtWidgets.QMenu:
+    return win.menuBar().actions()[0].menu()
+
+
+def build_ai_actions(win: MainWindow) -> AIActions:
+    acts = win.actions_
+    m_file = _file_menu(win)
+    quit_action = acts.all["quit"]
+    for key, text, slot, sc in (
+        ("open_worklist", "Open &worklist…", win.choose_worklist, None),
+        ("load_model", "Load &model…", win.choose_model, None),
+        ("export_results", "&Export results…", win.choose_export_results, "Ctrl+E"),
+        ("export_view", "Export &view as PNG…", win.choose_export_view, "Ctrl+Shift+E"),
+    ):
+        m_file.insertAction(quit_action, _action(win, acts, key, text, slot, sc))
+    m_file.insertSeparator(quit_action)
+
+    help_action = win.menuBar().actions()[-1]
+    m_ai = QtWidgets.QMenu("&AI", win)
+    win.menuBar().insertMenu(help_action, m_ai)
+    m_ai.addAction(_action(win, acts, "score", "&Score this study", win.score_study, "Ctrl+I"))
+    autoscore = _action(
+        win,
+        acts,
+        "autoscore",
+        "Score studies &automatically when opened",
+        win.set_autoscore,
+        checkable=True,
+    )
+    autoscore.setChecked(win.settings.ai_autoscore)
+    m_ai.addAction(autoscore)
+    m_ai.addSeparator()
+    heatmap = _action(win, acts, "heatmap", "&Heatmap (H)", win.set_heatmap, "H", checkable=True)
+    m_ai.addAction(heatmap)
+    m_ai.addAction(
+        _action(win, acts, "next_flagged", "&Next flagged slice (N)", win.next_flagged, "N")
+    )
+    prev = _action(
+        win, acts, "prev_flagged", "&Previous flagged slice (Shift+N, P)", win.previous_flagged
+    )
+    prev.setShortcuts([QtGui.QKeySequence("Shift+N"), QtGui.QKeySequence("P")])
+    m_ai.addAction(prev)
+    m_ai.addSeparator()
+    for verdict, key in (("agree", "A"), ("disagree", "D"), ("unsure", "U")):
+        m_ai.addAction(
+            _action(
+                win,
+                acts,
+                f"mark_{verdict}",
+                f"Mark: {verdict} with the AI ({key})",
+                lambda v=verdict: win.mark_current(v),
+                key,
+            )
+        )
+    m_ai.addAction(
+        _action(win, acts, "mark_clear", "Clear the mark", lambda: win.mark_current(None))
+    )
+    m_ai.addSeparator()
+    m_ai.addAction(_action(win, acts, "model_info", "&Model information…", win.show_model_panel))
+    m_ai.addAction(acts.all["load_model"])
+
+    win.view_menu.addSeparator()
+    for dock in (win.ai_dock, win.triage_dock, win.profile_dock, win.worklist_dock):
+        win.view_menu.addAction(dock.toggleViewAction())
+    return AIActions(heatmap=heatmap, autoscore=autoscore, menu=m_ai)

@@ -1,0 +1,260 @@
+"""Worklist: a folder of studies (each immediate subfolder or .zip is one study), each with
+its AI status and highest P(any), scored in the background one study at a time (through the
+result cache, so a study scored before is quick). Double-click opens a study."""
+
+from __future__ import annotations
+
+import collections
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from ichviewer.ui.ai_style import FLAG_COLOUR, Footer, fmt_p
+from ichviewer.ui.ai_worker import StudyScore, study_job
+from ichviewer.ui.workers import Job, JobError
+
+if TYPE_CHECKING:
+    from ichviewer.ui.ai_controller import AIController
+
+logger = logging.getLogger("ichviewer.ui")
+
+COLUMNS = ("Study", "Max P(any)", "Flagged", "AI status", "Slices", "Series")
+COL_PANY, COL_FLAGGED, COL_STATUS, COL_SLICES, COL_SERIES = 1, 2, 3, 4, 5
+STATUSES = ("queued", "scoring", "done", "error")
+_SORT = QtCore.Qt.ItemDataRole.UserRole + 1
+_PATH = QtCore.Qt.ItemDataRole.UserRole
+
+
+def discover_studies(folder: str | Path) -> list[Path]:
+    """Immediate subfolders and .zip files of ``folder`` (hidden ones skipped), by name."""
+    folder = Path(folder)
+    out = [
+        p
+        for p in folder.iterdir()
+        if not p.name.startswith(".")
+        and (p.is_dir() or (p.is_file() and p.suffix.lower() == ".zip"))
+    ]
+    return sorted(out, key=lambda p: p.name.lower())
+
+
+class _Item(QtWidgets.QTableWidgetItem):
+    """Sorts by a key stored beside the text (numbers as numbers, '–' last)."""
+
+    def __lt__(self, other: QtWidgets.QTableWidgetItem) -> bool:
+        a, b = self.data(_SORT), other.data(_SORT)
+        if a is None or b is None:
+            return super().__lt__(other)
+        return a < b
+
+
+def _item(text: str, key: object = None) -> _Item:
+    it = _Item(text)
+    it.setData(_SORT, key if key is not None else text.lower())
+    it.setFlags(it.flags() & ~QtCore.Qt.ItemFlag.ItemIsEditable)
+    return it
+
+
+class WorklistPanel(QtWidgets.QWidget):
+    """The worklist table and its background scorer."""
+
+    open_requested = QtCore.Signal(str)
+    study_scored = QtCore.Signal(str)  # path
+
+    def __init__(self, controller: AIController, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("worklist_panel")
+        self.ai = controller
+        self.folder: Path | None = None
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        self.heading = QtWidgets.QLabel("No worklist open (File > Open worklist…)")
+        self.heading.setWordWrap(True)
+        lay.addWidget(self.heading)
+        self.table = QtWidgets.QTableWidget(0, len(COLUMNS))
+        self.table.setObjectName("worklist_table")
+        self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        self.table.setWordWrap(False)
+        self.table.horizontalHeader().setSortIndicator(0, QtCore.Qt.SortOrder.AscendingOrder)
+        self.table.setSortingEnabled(True)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.cellDoubleClicked.connect(self._on_double_clicked)
+        lay.addWidget(self.table, 1)
+        self.footer = Footer(self)
+        lay.addWidget(self.footer)
+        self._pool = QtCore.QThreadPool(self)
+        self._pool.setMaxThreadCount(1)  # one study at a time
+        self._queue: collections.deque[str] = collections.deque()
+        self._jobs: dict[int, Job] = {}
+        self._retired: collections.deque[Job] = collections.deque(maxlen=8)
+        self._current = 0
+        self._last_id = 0
+        self._running: str | None = None
+        controller.model_changed.connect(self._on_model_changed)
+        self._model_sha: str | None = None
+
+    # -- content ---------------------------------------------------------------------------
+
+    def set_folder(self, folder: str | Path) -> int:
+        """List the studies of ``folder`` and queue them all; returns how many."""
+        self.stop()
+        self.folder = Path(folder)
+        studies = discover_studies(self.folder)
+        self.table.setSortingEnabled(False)
+        self.table.setRowCount(0)
+        for p in studies:
+            r = self.table.rowCount()
+            self.table.insertRow(r)
+            name = _item(p.name)
+            name.setData(_PATH, str(p))
+            name.setToolTip(str(p))
+            self.table.setItem(r, 0, name)
+            for col in range(1, len(COLUMNS)):
+                numeric = col in (COL_PANY, COL_FLAGGED, COL_SLICES)
+                self.table.setItem(r, col, _item("", -1.0 if numeric else ""))
+            self._set_status(str(p), "queued")
+        self.table.setSortingEnabled(True)
+        self.table.resizeColumnsToContents()
+        self.heading.setText(f"{self.folder}: {len(studies)} studies")
+        self._queue.extend(str(p) for p in studies)
+        self._start_next()
+        return len(studies)
+
+    def rescore(self) -> None:
+        """Queue every study again (another model)."""
+        if self.folder is None:
+            return
+        self.stop()
+        for r in range(self.table.rowCount()):
+            path = self.table.item(r, 0).data(_PATH)
+            self._set_status(path, "queued")
+            self._queue.append(path)
+        self._start_next()
+
+    def row_of(self, path: str) -> int:
+        for r in range(self.table.rowCount()):
+            if self.table.item(r, 0).data(_PATH) == path:
+                return r
+        raise KeyError(path)
+
+    def status_of(self, path: str) -> str:
+        return self.table.item(self.row_of(path), COL_STATUS).text().split(" ")[0]
+
+    def paths(self) -> list[str]:
+        """Study paths in the table's current (sorted) order."""
+        return [self.table.item(r, 0).data(_PATH) for r in range(self.table.rowCount())]
+
+    @property
+    def busy(self) -> bool:
+        return self._running is not None or bool(self._queue)
+
+    # -- scoring ---------------------------------------------------------------------------
+
+    def _start_next(self) -> None:
+        if self._running is not None or not self._queue:
+            return
+        if self.ai.predictor is None:
+            if self.ai.state in ("missing", "error", "off"):
+                for path in self._queue:
+                    self._set_status(path, "error", self.ai.message or "no AI model")
+                self._queue.clear()
+            else:
+                self.ai.ensure_model()  # _on_model_changed starts us once it is loaded
+            return
+        path = self._queue.popleft()
+        self._running = path
+        self._set_status(path, "scoring")
+        self._last_id += 1
+        self._current = rid = self._last_id
+        job = Job(rid, study_job, path, self.ai.predictor)
+        s = job.signals
+        s.progressed.connect(self._on_progress)
+        s.returned.connect(self._on_returned)
+        s.errored.connect(self._on_errored)
+        s.cancelled.connect(self._on_done)
+        s.finished.connect(self._on_finished)
+        self._jobs[rid] = job
+        self._pool.start(job.run)
+
+    def _on_progress(self, rid: int, p: tuple[int, int]) -> None:
+        if rid == self._current and self._running:
+            self._set_status(self._running, "scoring", f"{p[0]}/{p[1]}")
+
+    def _on_returned(self, rid: int, s: StudyScore) -> None:
+        if rid != self._current:
+            return
+        r = self.row_of(s.path)
+        self.table.setSortingEnabled(False)
+        self.table.item(r, COL_SERIES).setText(s.description)
+        self.table.item(r, COL_SERIES).setData(_SORT, s.description.lower())
+        for col, text, key in (
+            (COL_SLICES, str(s.n_slices), float(s.n_slices)),
+            (COL_PANY, fmt_p(s.max_any), s.max_any),
+            (COL_FLAGGED, str(s.n_flagged), float(s.n_flagged)),
+        ):
+            self.table.item(r, col).setText(text)
+            self.table.item(r, col).setData(_SORT, key)
+        if s.n_flagged:
+            self.table.item(r, COL_PANY).setForeground(QtGui.QBrush(QtGui.QColor(FLAG_COLOUR)))
+        self._set_status(s.path, "done")
+        self.table.setSortingEnabled(True)
+        self.table.resizeColumnsToContents()
+        self._on_done(rid)
+        self.study_scored.emit(s.path)
+
+    def _on_errored(self, rid: int, err: JobError) -> None:
+        if rid != self._current or self._running is None:
+            return
+        self._set_status(self._running, "error", err.message)
+        self._on_done(rid)
+
+    def _on_done(self, rid: int) -> None:
+        if rid == self._current:
+            self._running = None
+            self._start_next()
+
+    def _on_finished(self, rid: int) -> None:
+        job = self._jobs.pop(rid, None)
+        if job is not None:
+            self._retired.append(job)
+
+    def _on_model_changed(self) -> None:
+        sha = self.ai.info.sha256 if self.ai.info is not None else None
+        if self.ai.info is not None:
+            self.footer.set_model_text(self.ai.info.footer())
+        if sha is not None and self._model_sha is not None and sha != self._model_sha:
+            self._model_sha = sha
+            self.rescore()
+            return
+        self._model_sha = sha or self._model_sha
+        self._start_next()
+
+    def _set_status(self, path: str, status: str, detail: str = "") -> None:
+        item = self.table.item(self.row_of(path), COL_STATUS)
+        item.setText(f"{status} {detail}".strip() if status == "scoring" else status)
+        item.setData(_SORT, STATUSES.index(status))
+        item.setToolTip(detail if status == "error" else "")
+
+    def stop(self) -> None:
+        """Cancel the study being scored and empty the queue."""
+        self._queue.clear()
+        job = self._jobs.get(self._current)
+        if job is not None:
+            job.cancel_event.set()
+        self._last_id += 1
+        self._current = self._last_id
+        if self._running is not None:
+            self._set_status(self._running, "queued")
+        self._running = None
+
+    def shutdown(self, timeout_ms: int = 5000) -> None:
+        self.stop()
+        self._pool.waitForDone(timeout_ms)
+
+    def _on_double_clicked(self, row: int, _col: int) -> None:
+        self.open_requested.emit(self.table.item(row, 0).data(_PATH))
