@@ -103,6 +103,21 @@ def _f(v: float | None, digits: int = 4) -> str:
     return "n/a" if v is None else f"{v:.{digits}f}"
 
 
+#: What the project asks of the bundled model on its held-out synthetic test split.
+TARGET_AUC_ANY, TARGET_AUC_SUBTYPE = 0.99, 0.97
+
+
+def _targets_line(test: dict[str, Any]) -> str:
+    labels = test.get("labels") or {}
+    missed = [
+        f"{n} {_f(m['auc'], 3)}"
+        for n, m in labels.items()
+        if (m["auc"] or 0) < (TARGET_AUC_ANY if n == "any" else TARGET_AUC_SUBTYPE)
+    ]
+    head = f"Targets: AUC >= {TARGET_AUC_ANY} for 'any', >= {TARGET_AUC_SUBTYPE} per subtype: "
+    return head + ("met." if labels and not missed else "NOT met (" + ", ".join(missed) + ").")
+
+
 def readme_text(card: dict[str, Any], metrics: dict[str, Any], command: str) -> str:
     test = metrics.get("test") or {}
     rows = []
@@ -156,6 +171,8 @@ def readme_text(card: dict[str, Any], metrics: dict[str, Any], command: str) -> 
             *rows,
             "",
             f"Thresholds: {metrics.get('threshold_rule')}.",
+            "",
+            _targets_line(test),
             "",
             "## Real CT believed negative (no labels; flags here are false alarms)",
             "",
