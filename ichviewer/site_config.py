@@ -12,7 +12,10 @@ separate from their own settings::
 
 Every key is optional. A relative ``model`` path is taken relative to the file's folder.
 Precedence for the model: ``--model`` on the command line > site config > bundled model.
-Site thresholds replace the checkpoint's operating thresholds label by label. A missing
+Site thresholds replace the operating thresholds of the site's default model (the site's
+``model``, else the bundled one) label by label; a checkpoint the user opens explicitly
+keeps its own (thresholds belong to a model; see ichviewer.ai.site). A user's own
+choices (settings) are never rewritten: a site ``auto_score`` wins while it is set. A missing
 file is the normal case (no site policy); an unreadable or invalid one is logged as a
 warning naming the file and the key, and the defaults are used for what is wrong, so a
 typo by an administrator never stops the viewer. No Qt, no torch: safe on every start path.

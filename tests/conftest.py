@@ -16,6 +16,8 @@ def _isolated_user_dirs(tmp_path_factory, monkeypatch):
     base = tmp_path_factory.mktemp("userdirs")
     for var in ("ICHVIEWER_CACHE_DIR", "ICHVIEWER_DATA_DIR", "ICHVIEWER_CONFIG_DIR"):
         monkeypatch.setenv(var, str(base / var.lower()))
+    # No site policy unless a test writes one (a workstation's /etc/ichviewer stays out).
+    monkeypatch.setenv("ICHVIEWER_SITE_CONFIG", str(base / "no-site.json"))
 
 
 def realct(name: str) -> Path:

@@ -73,6 +73,9 @@ class LoadedCheckpoint:
     path: Path | None = None
     arch: str = "densenet121"
     arch_kwargs: dict[str, Any] = field(default_factory=dict)
+    #: where ``thresholds`` came from: "checkpoint", or "site config <file>" when a
+    #: reading room's policy replaced some of them (see ichviewer.site_config)
+    threshold_source: str = "checkpoint"
 
     @property
     def threshold_array(self) -> np.ndarray:

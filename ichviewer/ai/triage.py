@@ -23,7 +23,8 @@ import numpy as np
 from ichviewer.core.labels import LABELS
 from ichviewer.errors import IchViewerError
 from ichviewer.io import ScanResult, SeriesInfo, SeriesReader, scan
-from ichviewer.paths import atomic_write_bytes, bundled_model_path, demo_study_path
+from ichviewer.paths import atomic_write_bytes, demo_study_path
+from ichviewer.site_config import effective_model_path, load_site_config
 
 if TYPE_CHECKING:  # torch loads only when scoring starts, so building the parser stays fast
     from ichviewer.ai.cache import ResultCache
@@ -99,6 +100,7 @@ def model_info(predictor: Predictor, path: Path) -> dict[str, Any]:
         "metrics": card.get("metrics", {}),
         "labels": list(LABELS),
         "thresholds": dict(predictor.checkpoint.thresholds),
+        "threshold_source": predictor.checkpoint.threshold_source,
         **predictor.describe(),
     }
 
@@ -205,15 +207,21 @@ def write_report(out: Path, report: dict[str, Any]) -> None:
 
 
 def _load_predictor(model: str | None, device: str, batch_size: int) -> tuple[Predictor, Path]:
+    """The predictor of ``--model``, else the site's model, else the bundled one."""
     from ichviewer.ai.predictor import Predictor
+    from ichviewer.ai.site import load_site_checkpoint
 
-    path = Path(model) if model else bundled_model_path()
+    site = load_site_config()
+    for warning in site.warnings:
+        _say(f"warning: {warning}")
+    path = effective_model_path(model, site)
     if not path.exists():
         hint = (
             "" if model else " (the bundled model is missing from this install; pass --model CKPT)"
         )
         raise IchViewerError(f"no model: {path} does not exist{hint}")
-    return Predictor(path, device=device, batch_size=batch_size), path
+    ckpt = load_site_checkpoint(path, site)
+    return Predictor(ckpt, device=device, batch_size=batch_size), path
 
 
 def run(args: argparse.Namespace) -> int:
@@ -271,7 +279,8 @@ def run(args: argparse.Namespace) -> int:
 def self_test(
     study: str | Path | None = None, model: str | Path | None = None, device: str = "auto"
 ) -> int:
-    """Score the demo study with the bundled model; print a JSON summary. 0 on success."""
+    """Score the demo study with the model this workstation uses (``model``, else the site
+    config's, else the bundled one); print a JSON summary. 0 on success."""
     t0 = time.perf_counter()
     study = Path(study) if study else demo_study_path()
     if not study.exists():

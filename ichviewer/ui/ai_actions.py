@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from PySide6 import QtGui, QtWidgets
 
+from ichviewer.site_config import effective_auto_score
 from ichviewer.ui.actions import _action
 
 if TYPE_CHECKING:
@@ -51,7 +52,11 @@ def build_ai_actions(win: MainWindow) -> AIActions:
         win.set_autoscore,
         checkable=True,
     )
-    autoscore.setChecked(win.settings.ai_autoscore)
+    site = win.ai.site
+    autoscore.setChecked(effective_auto_score(win.settings.ai_autoscore, site))
+    if site.auto_score is not None:  # the reading room decides; the user's choice is kept
+        autoscore.setEnabled(False)
+        autoscore.setToolTip(f"Set for this workstation by {site.source}")
     m_ai.addAction(autoscore)
     m_ai.addSeparator()
     heatmap = _action(win, acts, "heatmap", "&Heatmap (H)", win.set_heatmap, "H", checkable=True)

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PySide6 import QtCore
 
-from ichviewer import paths
 from ichviewer.core.labels import LABELS
+from ichviewer.site_config import SiteConfig, effective_model_path, load_site_config
 from ichviewer.ui.ai_cams import CamMixin
 from ichviewer.ui.ai_worker import (
     ModelFailed,
@@ -68,6 +68,8 @@ class AIController(CamMixin, QtCore.QObject):
         self._pool.setMaxThreadCount(2)  # one scoring job and one CAM at a time
         self.disabled = model_path is False
         self._model_path = None if model_path in (None, False, True) else Path(str(model_path))
+        #: the reading room's policy (model, thresholds, auto-scoring), read once per window
+        self.site: SiteConfig = load_site_config()
         self.predictor: Predictor | None = None
         self.info: ModelInfo | None = None
         self.state = "off" if self.disabled else "idle"  # idle|loading|ready|missing|error|off
@@ -101,7 +103,7 @@ class AIController(CamMixin, QtCore.QObject):
 
     @property
     def model_path(self) -> Path:
-        return self._model_path or paths.bundled_model_path()
+        return self._model_path or effective_model_path(None, self.site)
 
     @property
     def thresholds(self) -> np.ndarray:

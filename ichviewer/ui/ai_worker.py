@@ -49,6 +49,7 @@ class ModelInfo:
     card: dict[str, Any] = field(default_factory=dict, compare=False)
     arch: str = ""
     runtime: dict[str, Any] = field(default_factory=dict, compare=False)
+    threshold_source: str = "checkpoint"
 
     @classmethod
     def from_predictor(cls, p: Predictor) -> ModelInfo:
@@ -62,6 +63,7 @@ class ModelInfo:
             card=dict(ck.card),
             arch=ck.arch,
             runtime=p.describe(),
+            threshold_source=ck.threshold_source,
         )
 
     @property
@@ -144,6 +146,7 @@ def predictor_for(path: str | Path) -> Predictor:
     """A Predictor of the checkpoint at ``path``, shared in this process while the file is
     unchanged (a replaced file is loaded afresh). Raises ModelLoadError for a bad file."""
     from ichviewer.ai.predictor import Predictor
+    from ichviewer.ai.site import load_site_checkpoint
     from ichviewer.errors import ModelLoadError
 
     path = Path(path)
@@ -157,7 +160,7 @@ def predictor_for(path: str | Path) -> Predictor:
     with _predictors_lock:
         p = _predictors.get(key)
         if p is None:
-            p = Predictor(path)
+            p = Predictor(load_site_checkpoint(path))
             _predictors[key] = p
             while len(_predictors) > MAX_PREDICTORS:
                 _predictors.popitem(last=False)

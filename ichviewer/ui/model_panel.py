@@ -96,6 +96,11 @@ def model_summary_html(info: ModelInfo | None, status: str = "", *, metrics: boo
         ("Date", _e(card.get("date", ""))),
         ("Intended use", f"<b>{_e(card.get('intended_use', 'not stated'))}</b>"),
         ("Runs on", _e(", ".join(f"{k} {v}" for k, v in info.runtime.items() if v is not None))),
+        (
+            "Thresholds in use",
+            _e(", ".join(f"{lb} {t:.3f}" for lb, t in zip(LABELS, info.thresholds, strict=True)))
+            + f" <i>({_e(info.threshold_source)})</i>",
+        ),
     ]
     if card.get("limitations"):
         rows.append(("Limitations", _e(card["limitations"])))

@@ -13,6 +13,7 @@ from PySide6 import QtCore, QtWidgets
 
 from ichviewer.core.labels import LABELS
 from ichviewer.core.triage import FlaggedSlice, flagged_slices, step_flagged, study_summary
+from ichviewer.site_config import effective_auto_score
 from ichviewer.ui import model_panel
 from ichviewer.ui.ai_actions import build_ai_actions
 from ichviewer.ui.ai_controller import AIController
@@ -110,6 +111,12 @@ class AIMixin:
         hc.changed.connect(self._on_heatmap_settings)
         self.worklist_panel.open_requested.connect(lambda p: self.open_paths([p]))
         self._on_ai_model_changed()
+        if c.site.warnings:  # an administrator's typo: say so, keep going with defaults
+            self.statusBar().showMessage(
+                f"Site config: {len(c.site.warnings)} problem(s), defaults used: "
+                + "; ".join(c.site.warnings),
+                STATUS_MS,
+            )
 
     # -- series and slice (called by MainWindow) --------------------------------------------
 
@@ -120,7 +127,11 @@ class AIMixin:
             [ref.position_mm for ref in s.slices], unit_mm=s.sorted_by == "position"
         )
         self._load_marks()
-        self.ai.set_series(reader, self._index, score=self.settings.ai_autoscore)
+        self.ai.set_series(
+            reader,
+            self._index,
+            score=effective_auto_score(self.settings.ai_autoscore, self.ai.site),
+        )
         if self._heatmap_on:
             self.ai.ensure_model()
         self._on_ai_scores()
