@@ -130,20 +130,30 @@ class Job:
 
     def run(self) -> None:
         rid, sig = self.request_id, self.signals
-        sig.started.emit(rid)
+
+        def emit(signal_name: str, *args: Any) -> None:
+            # At application exit the signals' C++ object can go before a job that was
+            # still running ends ("Signal source has been deleted"): nobody is listening
+            # any more, so the result is dropped quietly instead of raising in the thread.
+            try:
+                getattr(sig, signal_name).emit(*args)
+            except RuntimeError:
+                self.cancel_event.set()
+
+        emit("started", rid)
         try:
-            result = self._fn(*self._args, lambda p: sig.progressed.emit(rid, p), self.cancel_event)
+            result = self._fn(*self._args, lambda p: emit("progressed", rid, p), self.cancel_event)
         except CancelledError:
-            sig.cancelled.emit(rid)
+            emit("cancelled", rid)
         # A thread boundary: anything a decoder or a broken file throws must reach the
         # user as a message, never kill the worker thread silently.
         except Exception as exc:
             logger.exception("background job %d failed", rid)
-            sig.errored.emit(rid, JobError(f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+            emit("errored", rid, JobError(f"{type(exc).__name__}: {exc}", traceback.format_exc()))
         else:
             if self.cancel_event.is_set():
-                sig.cancelled.emit(rid)
+                emit("cancelled", rid)
             else:
-                sig.returned.emit(rid, result)
+                emit("returned", rid, result)
         finally:
-            sig.finished.emit(rid)
+            emit("finished", rid)

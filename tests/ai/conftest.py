@@ -26,10 +26,8 @@ def cache_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-def tiny_model(seed: int = 0) -> DenseNetCAM:
-    """A small DenseNet with non-trivial norm statistics and head (distinct probabilities)."""
-    torch.manual_seed(seed)
-    model = build_model("densenet", **TINY)
+def randomise_norms(model: torch.nn.Module) -> torch.nn.Module:
+    """Give every BatchNorm non-trivial statistics (eval-mode outputs then differ per input)."""
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
@@ -37,6 +35,14 @@ def tiny_model(seed: int = 0) -> DenseNetCAM:
                 m.running_var.uniform_(0.5, 1.5)
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.2, 0.2)
+    return model.eval()
+
+
+def tiny_model(seed: int = 0) -> DenseNetCAM:
+    """A small DenseNet with non-trivial norm statistics and head (distinct probabilities)."""
+    torch.manual_seed(seed)
+    model = randomise_norms(build_model("densenet", **TINY))
+    with torch.no_grad():
         model.classifier.weight.mul_(8.0)
         model.classifier.bias.uniform_(-0.5, 0.5)
     return model.eval()

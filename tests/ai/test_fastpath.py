@@ -7,19 +7,12 @@ import torch
 
 from ichviewer.ai.fastpath import PoolFirstTransition, inference_copy
 from ichviewer.ai.network import build_model
-from tests.ai.conftest import tiny_model
+from tests.ai.conftest import randomise_norms, tiny_model
 
 
 def _randomise_norms(model):
     torch.manual_seed(1)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.3, 0.3)
-                m.running_var.uniform_(0.5, 1.5)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.2, 0.2)
-    return model.eval()
+    return randomise_norms(model)
 
 
 class TestInferenceCopy:

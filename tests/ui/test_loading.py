@@ -240,3 +240,24 @@ def test_volume_slices_match_the_files(qtbot, make_window, study_dir, busy_slide
 
     for i in (0, 5, N_SLICES - 1):
         np.testing.assert_array_equal(win.reader.volume[i], phantom_slice(i))
+
+
+def test_a_job_outliving_its_window_ends_quietly(qtbot) -> None:  # noqa: ANN001
+    """At exit the signals object can be deleted while a job still runs (it used to raise
+    "Signal source has been deleted" in the worker thread); the job now stops quietly."""
+    import shiboken6
+
+    from ichviewer.ui.workers import Job
+
+    seen: list[int] = []
+
+    def work(report, cancel):  # noqa: ANN001, ANN202
+        shiboken6.delete(job.signals)  # the window went away mid-job
+        report(1)
+        seen.append(1)
+        return "done"
+
+    job = Job(7, work)
+    job.run()  # must not raise
+    assert seen == [1]
+    assert job.cancel_event.is_set()
