@@ -96,6 +96,7 @@ def run_gui(
     slice_index: int | None = None,
     heatmap: str | None = None,
     argv: list[str] | None = None,
+    model: str | None = None,
 ) -> int:
     """Open the viewer on ``paths`` (the demo study when empty) and run until it closes.
 
@@ -140,9 +141,11 @@ def run_gui(
     apply_dark_theme(app)
 
     if screenshot:
-        return _screenshot(app, MainWindow, paths, screenshot, preset, mode, slice_index, heatmap)
+        return _screenshot(
+            app, MainWindow, paths, screenshot, preset, mode, slice_index, heatmap, model
+        )
 
-    win = MainWindow()
+    win = MainWindow(model_path=model)
     win.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
     win.show()
     if paths:
@@ -168,11 +171,12 @@ def _screenshot(
     mode: str | None,
     slice_index: int | None,
     heatmap: str | None = None,
+    model: str | None = None,
 ) -> int:
     """Load, wait, render and save; settings are neither read nor written (reproducible)."""
     from PySide6 import QtCore
 
-    win = window_cls(persist=False)
+    win = window_cls(persist=False, model_path=model)
     win.resize(*SCREENSHOT_SIZE)
     win.show()
     loop = QtCore.QEventLoop()

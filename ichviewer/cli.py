@@ -49,8 +49,11 @@ def _gui_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("linear", "sigmoid"))
     p.add_argument("--slice", type=int, metavar="N", help="0-based slice index to show")
     p.add_argument("--heatmap", metavar="LABEL", help="show the AI heatmap of this label")
+    p.add_argument("--model", metavar="CKPT",
+                   help="checkpoint to use (default: the site config's, else the bundled one)")
     p.add_argument("--self-test", action="store_true",
-                   help="score the demo study with the bundled model, print a summary, exit")
+                   help="score the demo study with the model (--model, site config or "
+                   "bundled), print a JSON summary, exit")
     p.add_argument("--version", action="version", version=f"ichviewer {__version__}")
     return p
 
@@ -150,8 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.self_test:
         from ichviewer.ai import triage
 
-        return triage.self_test()
+        return triage.self_test(model=args.model)
     from ichviewer.app import run_gui
 
     return run_gui(args.paths, screenshot=args.screenshot, preset=args.preset, mode=args.mode,
-                   slice_index=args.slice, heatmap=args.heatmap)
+                   slice_index=args.slice, heatmap=args.heatmap, model=args.model)

@@ -157,3 +157,11 @@ class TestSelfTest:
         shutil.copy(__file__, model)
         assert triage.self_test(study=dicom_study[0], model=model) != 0
         assert "not a checkpoint file" in capsys.readouterr().err
+
+    def test_cli_model_flag_reaches_the_self_test(self, tiny_ckpt, dicom_study, monkeypatch, capsys):
+        from ichviewer import cli
+
+        monkeypatch.setattr(triage, "demo_study_path", lambda: dicom_study[0])
+        assert cli.main(["--self-test", "--model", str(tiny_ckpt)]) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["model_name"] == "tiny-test" and summary["n_slices"] == 5
