@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 #: Modules whose ``register(subparsers)`` adds subcommands after ``synth``, in --help order.
-SUBCOMMAND_MODULES: tuple[str, ...] = ("training.commands", "training.montage")
+SUBCOMMAND_MODULES: tuple[str, ...] = ("training.commands", "training.montage", "training.camcheck")
 
 log = logging.getLogger("training")
 
