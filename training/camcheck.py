@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ichviewer.core.labels import LABELS, SUBTYPES
+from ichviewer.core.labels import SUBTYPES
 
 logger = logging.getLogger("training")
 
