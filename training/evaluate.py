@@ -25,15 +25,21 @@ from ichviewer.core.labels import LABELS
 from ichviewer.errors import DicomReadError
 from training.data import make_splits
 from training.engine import CachedSlices, amp_dtype, evaluate
-from training.metrics import DEFAULT_MIN_SENSITIVITY, choose_thresholds, summarize
+from training.metrics import (
+    DEFAULT_MIN_SENSITIVITY,
+    MAX_THRESHOLD,
+    choose_thresholds,
+    summarize,
+)
 from training.options import eval_parser as get_args_parser  # noqa: F401 (re-exported)
 from training.plots import plot_curves
 
 logger = logging.getLogger("training")
 
 THRESHOLD_RULE = (
-    "chosen on the validation split: the highest threshold reaching sensitivity >= 0.95 for "
-    "'any' and >= 0.90 for each subtype"
+    "chosen on the validation split: the highest threshold reaching sensitivity >= "
+    f"{DEFAULT_MIN_SENSITIVITY['any']:.2f} for 'any' and >= "
+    f"{DEFAULT_MIN_SENSITIVITY['subdural']:.2f} for each subtype, capped at {MAX_THRESHOLD}"
 )
 
 

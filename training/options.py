@@ -216,7 +216,7 @@ def bundled_parser(add_help: bool = True) -> argparse.ArgumentParser:
         default=str(REPO / "resources" / "model"),
         help="where the checkpoint, model_card.json, metrics.json and README.md go",
     )
-    p.add_argument("--studies", type=int, default=220, help="train+val studies (seed --train-seed)")
+    p.add_argument("--studies", type=int, default=300, help="train+val studies (seed --train-seed)")
     p.add_argument("--test-studies", type=int, default=60, help="test studies (seed --test-seed)")
     p.add_argument("--train-seed", type=int, default=TRAIN_SEED)
     p.add_argument("--test-seed", type=int, default=TEST_SEED)
@@ -233,7 +233,13 @@ def bundled_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--arch", default="densenet")
     p.add_argument("--growth-rate", type=int, default=16)
-    p.add_argument("--block-config", type=int, nargs="+", default=[4, 8, 12, 8])
+    p.add_argument(
+        "--block-config",
+        type=int,
+        nargs="+",
+        default=[4, 8, 16],
+        help="layers per dense block; three blocks (stride 16) give a 10 x 10 CAM at 160 px",
+    )
     p.add_argument("--num-init-features", type=int, default=32)
     p.add_argument("--workers", type=int, default=2, help="synth processes")
     p.add_argument(

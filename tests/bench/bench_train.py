@@ -59,7 +59,7 @@ def time_training(ds, args, spec: PreprocessSpec) -> float:
     """Images/s of ``args.steps`` training steps (after 3 warm-up steps)."""
     torch.manual_seed(0)
     model = build_model(
-        "densenet", growth_rate=16, block_config=[4, 8, 12, 8], num_init_features=32
+        "densenet", growth_rate=16, block_config=[4, 8, 16], num_init_features=32
     ).to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(args.steps + 3, 1))

@@ -98,7 +98,16 @@ class TestThresholds:
         assert operating_point(self.y, self.p, t).sensitivity == 1.0
 
     def test_min_sensitivity_takes_the_highest_threshold(self):
-        assert choose_threshold(self.y, self.p, min_sensitivity=0.75) == pytest.approx(0.7)
+        t = choose_threshold(self.y, self.p, min_sensitivity=0.75, max_threshold=1.0)
+        assert t == pytest.approx(0.7)
+
+    def test_confident_validation_scores_do_not_push_the_threshold_past_one_half(self):
+        # Every validation positive near 1.0: the sensitivity rule alone would pick 0.999,
+        # missing the positives of new studies scored 0.6-0.9.
+        y = np.array([0, 0, 0, 1, 1, 1])
+        p = np.array([0.01, 0.2, 0.3, 0.999, 0.9995, 0.9999])
+        assert choose_threshold(y, p, min_sensitivity=0.8, max_threshold=1.0) > 0.99
+        assert choose_threshold(y, p, min_sensitivity=0.8) == 0.5
 
     def test_youden(self):
         # J at 0.7: 0.75 + 1.0 - 1; at 0.4: 1.0 + 0.75 - 1; first maximum is the higher threshold
@@ -114,5 +123,5 @@ class TestThresholds:
         s = summarize(y, p, thr)
         assert s["labels"]["any"]["operating_point"]["sensitivity"] >= 0.95
         for name in LABELS[:-1]:
-            assert s["labels"][name]["operating_point"]["sensitivity"] >= 0.90
+            assert s["labels"][name]["operating_point"]["sensitivity"] >= 0.80
         assert s["weighted_log_loss"] == pytest.approx(weighted_log_loss(y, p))
