@@ -205,6 +205,8 @@ def _screenshot(
     ):
         logger.warning("screenshot taken before the AI finished (%s)", win.ai.describe())
     win.ai.flush()
+    if heatmap:
+        win.refresh_heatmap()  # the CAM may have landed after the last queued refresh
     win.fit_view()
     app.processEvents()
     pixmap = win.grab()

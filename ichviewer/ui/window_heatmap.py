@@ -88,6 +88,10 @@ class HeatmapMixin:
         faint = " — below threshold, drawn faint" if below else ""
         hc.info.setText(f"{TITLES[label]}: P {fmt_p(p[k])} (threshold {t:.3f}){faint}")
 
+    def refresh_heatmap(self: MainWindow) -> None:
+        """Redraw the heatmap of the slice on screen from the controller's current CAM."""
+        self._refresh_heatmap()
+
     def _set_overlay(self: MainWindow, key: tuple | None, make) -> None:  # noqa: ANN001
         if key == self._overlay_key:
             return
