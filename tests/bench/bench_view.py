@@ -90,6 +90,7 @@ class PaintCounter:
                 return False
 
         self.count = 0
+        self.extra = 0
         self._filter = _Filter()
         widget.installEventFilter(self._filter)
 
@@ -105,8 +106,10 @@ def timed(step, n: int, paints: PaintCounter, app, pause_s: float = 0.0) -> list
         step(k)
         app.processEvents()  # delivers the update: one paint of the view
         out.append(time.perf_counter() - t0)
-        if paints.count != before + 1:
-            raise RuntimeError(f"step {k} painted the view {paints.count - before} times")
+        painted = paints.count - before
+        if painted < 1:
+            raise RuntimeError(f"step {k} did not repaint the view")
+        paints.extra += painted - 1  # a second paint in the same step is timed, and counted
     return out
 
 
@@ -145,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
         f"platform {app.platformName()}, {os.cpu_count()} CPUs, load average "
         f"{os.getloadavg()[0]:.1f}"
     )
-    win = MainWindow(persist=False)
+    # AI off: scoring in the background would repaint the view on its own schedule and
+    # this measures the view (the AI's own benchmark is bench_ai.py).
+    win = MainWindow(persist=False, model_path=False)
     win.resize(1400, 900)
     win.show()
     app.processEvents()
@@ -244,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         win.apply_preset("brain")
 
     print(
-        f"every step repainted the image view exactly once ({paints.count} paints); "
+        f"every step repainted the image view ({paints.count} paints, {paints.extra} steps "
+        f"painted twice; their time is included); "
         f"best of {args.rounds} rounds, median and p95 per step\n"
     )
     for mode in ("linear", "sigmoid"):
