@@ -111,11 +111,11 @@ def main(args: argparse.Namespace) -> dict:
 
 
 def register(subparsers) -> None:  # noqa: ANN001
-    parent = get_args_parser(add_help=False)
-    p = subparsers.add_parser(
+    from training.commands import _sub
+
+    _sub(
+        subparsers,
         "cam-check",
-        parents=[parent],
-        help="does the heatmap sit on the lesion (synthetic studies with masks)",
-        description=parent.description,
-    )
-    p.set_defaults(func=lambda a: 0 if main(a) is not None else 1)
+        get_args_parser,
+        "does the heatmap sit on the lesion (synthetic studies with masks)",
+    ).set_defaults(func=lambda a: 0 if main(a) is not None else 1)

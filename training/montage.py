@@ -97,11 +97,8 @@ def main(args: argparse.Namespace) -> Path:
 
 
 def register(subparsers) -> None:  # noqa: ANN001
-    parent = get_args_parser(add_help=False)
-    p = subparsers.add_parser(
-        "montage",
-        parents=[parent],
-        help="phantom slices beside real CT (realism check)",
-        description=parent.description,
-    )
-    p.set_defaults(func=lambda a: 0 if main(a) else 1)
+    from training.commands import _sub
+
+    _sub(
+        subparsers, "montage", get_args_parser, "phantom slices beside real CT (realism check)"
+    ).set_defaults(func=lambda a: 0 if main(a) else 1)
