@@ -150,10 +150,12 @@ def test_screenshot_with_heatmap_colours_the_image(qtbot, tmp_path) -> None:  # 
     assert run_gui([], screenshot=str(on), slice_index=13, heatmap="epidural") == 0
     assert run_gui([], screenshot=str(off), slice_index=13) == 0
     a, b = _coloured(QtGui.QImage(str(on))), _coloured(QtGui.QImage(str(off)))
-    new = a & ~b
-    ys, xs = np.nonzero(new)
-    assert len(xs) > 2000, "the heatmap coloured almost nothing"
-    h, w = new.shape
-    # In the image area (left of the AI docks, above the profile), not in the side panels.
-    assert xs.mean() < 0.7 * w and ys.mean() < 0.7 * h
+    h, w = a.shape
+    # Only the image view (left of the AI docks, above the profile): the docks' text and
+    # bars shift by a line when the heatmap's info text wraps, which is not the heatmap.
+    view = (slice(0, int(0.66 * h)), slice(0, int(0.72 * w)))
+    new = a[view] & ~b[view]
+    assert np.count_nonzero(new) > 2000, "the heatmap coloured almost nothing in the image"
+    ys, xs = np.nonzero(new)  # on the head, not on the corner text
+    assert 0.25 < xs.mean() / new.shape[1] < 0.85 and 0.15 < ys.mean() / new.shape[0] < 0.85
     assert run_gui([], screenshot=str(tmp_path / "x.png"), heatmap="hematoma") == 2
