@@ -81,3 +81,14 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def set_aside(path: Path, suffix: str = ".corrupt") -> Path | None:
+    """Rename an unreadable file of ours to ``<name><suffix>`` (kept for the user, out of
+    the way of a fresh one); the new path, or None when it could not be moved."""
+    aside = path.with_name(path.name + suffix)
+    try:
+        os.replace(path, aside)
+    except OSError:
+        return None
+    return aside

@@ -17,7 +17,6 @@ import io
 import json
 import logging
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ichviewer.core.labels import LABELS
-from ichviewer.paths import atomic_write_bytes, data_dir
+from ichviewer.paths import atomic_write_bytes, data_dir, set_aside
 
 logger = logging.getLogger("ichviewer.io")
 
@@ -182,12 +181,8 @@ def load_marks(
             raise ValueError(f"{path.name}: belongs to another series")
         return marks, None
     except (UnicodeDecodeError, ValueError, TypeError) as exc:
-        aside = path.with_name(path.name + ".corrupt")
-        try:
-            os.replace(path, aside)
-            kept = f"; kept as {aside.name}"
-        except OSError:
-            kept = ""
+        aside = set_aside(path)
+        kept = f"; kept as {aside.name}" if aside else ""
         msg = f"Saved marks could not be read ({exc}){kept}; starting with no marks"
         logger.warning("%s", msg)
         return empty, msg

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,12 +77,8 @@ def load_settings(path: Path | None = None) -> tuple[ViewerSettings, list[str]]:
         return out, warnings
     qs = _open(path)
     if qs.status() != QtCore.QSettings.Status.NoError:
-        aside = path.with_name(path.name + ".corrupt")
-        try:
-            os.replace(path, aside)
-            where = f"; the unreadable file was kept as {aside.name}"
-        except OSError:
-            where = ""
+        aside = paths.set_aside(path)
+        where = f"; the unreadable file was kept as {aside.name}" if aside else ""
         warnings.append(f"Settings file {path.name} could not be read; defaults are used{where}")
         logger.warning(warnings[-1])
         return out, warnings
