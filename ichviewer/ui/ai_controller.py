@@ -159,7 +159,7 @@ class AIController(CamMixin, QtCore.QObject):
         if self.predictor is None:
             self.state = "loading"
             self.message = f"Loading AI model {path.name}…"
-        job = Job(self._load_rid, load_model_job, str(path))
+        job = Job(self._load_rid, load_model_job, str(path), self.site)
         job.signals.returned.connect(self._on_model_returned)
         job.signals.errored.connect(self._on_model_errored)
         job.signals.finished.connect(self._on_finished)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ichviewer.ai.predictor import Predictor
     from ichviewer.ai.results import SliceResult
     from ichviewer.io import SeriesReader
+    from ichviewer.site_config import SiteConfig
 
 logger = logging.getLogger("ichviewer.ui")
 
@@ -142,8 +143,9 @@ def _model_key(path: Path) -> tuple:
     return (str(path.resolve()), st.st_mtime_ns, st.st_size)
 
 
-def predictor_for(path: str | Path) -> Predictor:
-    """A Predictor of the checkpoint at ``path``, shared in this process while the file is
+def predictor_for(path: str | Path, site: SiteConfig | None = None) -> Predictor:
+    """A Predictor of the checkpoint at ``path`` with the site policy ``site`` (read from
+    the site file when not given) applied, shared in this process while the file is
     unchanged (a replaced file is loaded afresh). Raises ModelLoadError for a bad file."""
     from ichviewer.ai.predictor import Predictor
     from ichviewer.ai.site import load_site_checkpoint
@@ -160,7 +162,7 @@ def predictor_for(path: str | Path) -> Predictor:
     with _predictors_lock:
         p = _predictors.get(key)
         if p is None:
-            p = Predictor(load_site_checkpoint(path))
+            p = Predictor(load_site_checkpoint(path, site))
             _predictors[key] = p
             while len(_predictors) > MAX_PREDICTORS:
                 _predictors.popitem(last=False)
@@ -168,11 +170,13 @@ def predictor_for(path: str | Path) -> Predictor:
         return p
 
 
-def load_model_job(path: str, report: Report, cancel: threading.Event) -> ModelLoaded | ModelFailed:
-    """Load and validate a checkpoint; a refused file comes back as ModelFailed whose
-    message names the file and what is wrong."""
+def load_model_job(
+    path: str, site: SiteConfig, report: Report, cancel: threading.Event
+) -> ModelLoaded | ModelFailed:
+    """Load and validate a checkpoint under the window's site policy; a refused file comes
+    back as ModelFailed whose message names the file and what is wrong."""
     try:
-        p = predictor_for(path)
+        p = predictor_for(path, site)
     except IchViewerError as exc:
         return ModelFailed(str(path), str(exc))
     return ModelLoaded(p, ModelInfo.from_predictor(p))
