@@ -211,9 +211,7 @@ def _load_predictor(model: str | None, device: str, batch_size: int) -> tuple[Pr
     from ichviewer.ai.predictor import Predictor
     from ichviewer.ai.site import load_site_checkpoint
 
-    site = load_site_config()
-    for warning in site.warnings:
-        _say(f"warning: {warning}")
+    site = load_site_config()  # its problems are logged as warnings, once, by the reader
     path = effective_model_path(model, site)
     if not path.exists():
         hint = (
