@@ -102,7 +102,7 @@ class AIMixin:
         c.progress_changed.connect(self._on_ai_progress)
         c.scoring_finished.connect(self._on_ai_finished)
         c.scoring_failed.connect(lambda m: self.statusBar().showMessage(f"AI: {m}", STATUS_MS))
-        c.cam_ready.connect(lambda i: self._refresh_heatmap() if i == self._index else None)
+        c.cam_ready.connect(lambda i: self.refresh_heatmap() if i == self._index else None)
         self.profile.slice_clicked.connect(self.set_slice)
         self.triage_panel.slice_chosen.connect(self.set_slice)
         self.triage_panel.order_changed.connect(lambda _o: self._on_ai_scores())
@@ -159,7 +159,7 @@ class AIMixin:
         self.triage_panel.set_current(i)
         self._update_probability_panel()
         self._show_marks()
-        self._refresh_heatmap()
+        self.refresh_heatmap()
 
     def score_study(self: MainWindow) -> None:
         """AI > Score this study (when automatic scoring is off)."""
@@ -189,7 +189,7 @@ class AIMixin:
         if self.reader is not None:
             self.marks_panel.context.setText(self._marks_context())
         if self._heatmap_on:
-            self._refresh_heatmap()
+            self.refresh_heatmap()
 
     def _refresh_triage_rows(self: MainWindow) -> None:
         self.triage_panel.set_rows(

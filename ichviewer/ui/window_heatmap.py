@@ -27,7 +27,7 @@ class HeatmapMixin:
             self.ai_actions.heatmap.setChecked(self._heatmap_on)
         if on:
             self.ai.ensure_model()
-        self._refresh_heatmap()
+        self.refresh_heatmap()
 
     def toggle_heatmap(self: MainWindow) -> None:
         self.set_heatmap(not self._heatmap_on)
@@ -50,9 +50,10 @@ class HeatmapMixin:
     def _on_heatmap_settings(self: MainWindow) -> None:
         self.settings.heatmap_opacity = self.heatmap_controls.opacity.value()
         self.settings.heatmap_colormap = self.heatmap_controls.colormap
-        self._refresh_heatmap()
+        self.refresh_heatmap()
 
-    def _refresh_heatmap(self: MainWindow) -> None:
+    def refresh_heatmap(self: MainWindow) -> None:
+        """Redraw the heatmap of the slice on screen from the controller's current CAM."""
         hc = self.heatmap_controls
         label = self.heatmap_label()
         hc.set_auto_text(label)
@@ -87,10 +88,6 @@ class HeatmapMixin:
         )
         faint = " — below threshold, drawn faint" if below else ""
         hc.info.setText(f"{TITLES[label]}: P {fmt_p(p[k])} (threshold {t:.3f}){faint}")
-
-    def refresh_heatmap(self: MainWindow) -> None:
-        """Redraw the heatmap of the slice on screen from the controller's current CAM."""
-        self._refresh_heatmap()
 
     def _set_overlay(self: MainWindow, key: tuple | None, make) -> None:  # noqa: ANN001
         if key == self._overlay_key:
