@@ -88,7 +88,7 @@ def main(args: argparse.Namespace) -> dict:
         studies = []
         for k in range(args.studies):
             s = generate_study(args.seed, k, size=512)
-            studies.append((np.maximum(s.hu, -1024).astype(np.float32), s.masks, s.pixel_spacing))
+            studies.append((s.hu_as_read(), s.masks, s.pixel_spacing))
     for hu, masks, spacing in studies:
         for lb, v in localisation(predictor, hu, masks, spacing, args.tolerance_mm).items():
             rows[lb] += v

@@ -70,7 +70,7 @@ def main(args: argparse.Namespace) -> Path:
     rows = []
     for k in range(args.studies):
         study = generate_study(args.seed, k, size=512)
-        rows.append(_row(np.maximum(study.hu, -1024), f"phantom {args.seed}/{k}", window))
+        rows.append(_row(study.hu_as_read(), f"phantom {args.seed}/{k}", window))
     for folder in args.real:
         found = scan([folder])
         best = found.best_series()

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from ichviewer.core.labels import LABELS, SUBTYPES
+from ichviewer.io.pixels import AIR_HU
 from training.lesions import (
     BIT,
     MIN_AREA_MM2,
@@ -63,6 +64,11 @@ class SyntheticStudy:
     slice_thickness: float
     lesions: list[dict]  # what was placed: type, centre, size (json-serialisable)
     uids: dict  # patient_id, study_uid, series_uid, sop_uids (list); 'rsna': the same as ID_xxx
+
+    def hu_as_read(self) -> np.ndarray:
+        """float32 HU as the viewer's loader gives them for the written files (outside-FOV
+        padding reads as air)."""
+        return np.maximum(self.hu, AIR_HU).astype(np.float32)
 
 
 def _hex(seed: int, index: int, what: str, n: int) -> str:
