@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,21 @@ def _isolated_user_dirs(tmp_path_factory, monkeypatch):
         monkeypatch.setenv(var, str(base / var.lower()))
     # No site policy unless a test writes one (a workstation's /etc/ichviewer stays out).
     monkeypatch.setenv("ICHVIEWER_SITE_CONFIG", str(base / "no-site.json"))
+
+
+@pytest.fixture
+def site_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Point ICHVIEWER_SITE_CONFIG at a file in tmp_path; returns a writer for it."""
+    path = tmp_path / "etc" / "site.json"
+    monkeypatch.setenv("ICHVIEWER_SITE_CONFIG", str(path))
+
+    def write(content: object) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = content if isinstance(content, str) else json.dumps(content)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
 
 
 def realct(name: str) -> Path:

@@ -20,21 +20,6 @@ from ichviewer.site_config import (
 
 
 @pytest.fixture
-def site_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Point ICHVIEWER_SITE_CONFIG at a file in tmp_path; returns a writer for it."""
-    path = tmp_path / "etc" / "site.json"
-    monkeypatch.setenv(site_config.ENV_VAR, str(path))
-
-    def write(content: object) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = content if isinstance(content, str) else json.dumps(content)
-        path.write_text(text, encoding="utf-8")
-        return path
-
-    return write
-
-
-@pytest.fixture
 def model_file(tmp_path: Path) -> Path:
     p = tmp_path / "models" / "site-model.pt"
     p.parent.mkdir()

@@ -20,18 +20,10 @@ def _triage(*argv: object) -> dict:
     return json.loads(out.read_text())
 
 
-def _site(tmp_path, monkeypatch, doc: dict):
-    path = tmp_path / "etc" / "site.json"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(json.dumps(doc))
-    monkeypatch.setenv("ICHVIEWER_SITE_CONFIG", str(path))
-    return path
-
-
-def test_site_model_and_thresholds_drive_triage(tmp_path, tiny_ckpt, dicom_study, monkeypatch):
+def test_site_model_and_thresholds_drive_triage(tmp_path, tiny_ckpt, dicom_study, site_file):
     folder, _ = dicom_study
     site_model = shutil.copy(tiny_ckpt, tmp_path / "site-model.pt")
-    _site(tmp_path, monkeypatch, {"model": str(site_model), "thresholds": {"any": 0.0}})
+    site_file({"model": str(site_model), "thresholds": {"any": 0.0}})
     report = _triage(folder, "--device", "cpu", "--out", tmp_path / "r.json")
     model = report["model"]
     assert model["path"] == str(site_model)
@@ -44,10 +36,10 @@ def test_site_model_and_thresholds_drive_triage(tmp_path, tiny_ckpt, dicom_study
     assert len(study["flagged"]) == len(study["slices"])
 
 
-def test_explicit_model_keeps_its_own_thresholds(tmp_path, tiny_ckpt, dicom_study, monkeypatch):
+def test_explicit_model_keeps_its_own_thresholds(tmp_path, tiny_ckpt, dicom_study, site_file):
     folder, _ = dicom_study
     site_model = shutil.copy(tiny_ckpt, tmp_path / "site-model.pt")
-    _site(tmp_path, monkeypatch, {"model": str(site_model), "thresholds": {"any": 0.0}})
+    site_file({"model": str(site_model), "thresholds": {"any": 0.0}})
     report = _triage(folder, "--model", tiny_ckpt, "--device", "cpu", "--out", tmp_path / "r.json")
     assert report["model"]["path"] == str(tiny_ckpt)
     assert report["model"]["thresholds"] == {lb: 0.5 for lb in LABELS}
@@ -55,10 +47,10 @@ def test_explicit_model_keeps_its_own_thresholds(tmp_path, tiny_ckpt, dicom_stud
 
 
 def test_bad_site_file_warns_and_triage_still_runs(
-    tmp_path, tiny_ckpt, dicom_study, monkeypatch, caplog
+    tmp_path, tiny_ckpt, dicom_study, site_file, caplog
 ):
     folder, _ = dicom_study
-    path = _site(tmp_path, monkeypatch, {"thresholds": {"any": 7}})
+    path = site_file({"thresholds": {"any": 7}})
     report = _triage(folder, "--model", tiny_ckpt, "--device", "cpu", "--out", tmp_path / "r.json")
     assert report["model"]["thresholds"]["any"] == 0.5
     # Logged once as a warning (on stderr under `ichviewer triage`), not printed again.
@@ -66,9 +58,9 @@ def test_bad_site_file_warns_and_triage_still_runs(
     assert f"site config {path}: thresholds.any" in err and "outside [0, 1]" in err
 
 
-def test_predictor_flags_with_site_thresholds(tmp_path, tiny_ckpt, monkeypatch):
+def test_predictor_flags_with_site_thresholds(tmp_path, tiny_ckpt, site_file):
     site_model = shutil.copy(tiny_ckpt, tmp_path / "site-model.pt")
-    _site(tmp_path, monkeypatch, {"model": str(site_model), "thresholds": {"subdural": 1.0}})
+    site_file({"model": str(site_model), "thresholds": {"subdural": 1.0}})
     p = Predictor(load_site_checkpoint(site_model, load_site_config()), device="cpu")
     assert p.thresholds[LABELS.index("subdural")] == 1.0
     almost = [0.99] * len(LABELS)

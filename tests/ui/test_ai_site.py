@@ -4,7 +4,6 @@ wins over the user's setting without changing it."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -20,19 +19,11 @@ FIXTURES = (ai_study, tiny_ckpt)
 Qt = QtCore.Qt
 
 
-def _site(tmp_path: Path, monkeypatch, doc: dict) -> Path:  # noqa: ANN001
-    path = tmp_path / "etc" / "site.json"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(json.dumps(doc))
-    monkeypatch.setenv("ICHVIEWER_SITE_CONFIG", str(path))
-    return path
-
-
 def test_site_model_and_thresholds_are_used(
-    qtbot, make_window, ai_study, tiny_ckpt, tmp_path, monkeypatch
+    qtbot, make_window, ai_study, tiny_ckpt, tmp_path, site_file
 ) -> None:  # noqa: ANN001
     site_model = Path(shutil.copy(tiny_ckpt, tmp_path / "site-model.pt"))
-    _site(tmp_path, monkeypatch, {"model": str(site_model), "thresholds": {"any": 0.0}})
+    site_file({"model": str(site_model), "thresholds": {"any": 0.0}})
     win = make_window()  # no --model: the site decides
     open_scored(qtbot, win, [ai_study])
     assert Path(win.ai.info.path) == site_model
@@ -46,10 +37,10 @@ def test_site_model_and_thresholds_are_used(
 
 
 def test_site_turns_auto_scoring_off_without_touching_user_settings(
-    qtbot, make_window, ai_study, tiny_ckpt, tmp_path, monkeypatch
+    qtbot, make_window, ai_study, tiny_ckpt, site_file
 ) -> None:  # noqa: ANN001
     assert save_settings(ViewerSettings(ai_autoscore=True), settings_path())
-    site = _site(tmp_path, monkeypatch, {"auto_score": False})
+    site = site_file({"auto_score": False})
     win = make_window(model_path=tiny_ckpt)
     action = win.actions_.all["autoscore"]
     assert not action.isChecked() and not action.isEnabled()
