@@ -92,6 +92,8 @@ def fit_argv(a: argparse.Namespace, work: Path) -> list[str]:
             "--num-init-features",
             str(a.num_init_features),
         ]
+    if a.pool != "avg":
+        argv += ["--pool", a.pool]
     if a.threads:
         argv += ["--threads", str(a.threads)]
     if not a.progress:

@@ -72,6 +72,13 @@ def fit_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--num-init-features", type=int, help="custom DenseNet stem width")
     g.add_argument("--drop-rate", type=float, default=0.0, help="dropout after each dense layer")
     g.add_argument(
+        "--pool",
+        choices=("avg", "lse"),
+        default="avg",
+        help="global pool: avg (torchvision's) or lse, a smooth maximum of each label's "
+        "activation map, which lets a small lesion move the score (default avg)",
+    )
+    g.add_argument(
         "--no-imagenet",
         dest="imagenet",
         action="store_false",
@@ -241,6 +248,7 @@ def bundled_parser(add_help: bool = True) -> argparse.ArgumentParser:
         help="layers per dense block; three blocks (stride 16) give a 10 x 10 CAM at 160 px",
     )
     p.add_argument("--num-init-features", type=int, default=32)
+    p.add_argument("--pool", choices=("avg", "lse"), default="avg", help="global pool")
     p.add_argument("--workers", type=int, default=2, help="synth processes")
     p.add_argument(
         "--loader-workers",

@@ -64,6 +64,8 @@ def arch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
                 kw[name] = list(v) if name == "block_config" else v
     if args.drop_rate:
         kw["drop_rate"] = args.drop_rate
+    if getattr(args, "pool", "avg") != "avg":
+        kw["pool"] = args.pool
     return kw
 
 

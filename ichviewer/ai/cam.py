@@ -2,8 +2,8 @@
 
 For a network ``logits = W . mean_hw(F) + b`` the map of label c is
 ``ReLU(sum_k W[c, k] F[k])`` (DESIGN.md contract 6). Its spatial mean (before the ReLU) plus
-``b[c]`` is exactly the logit, so the map shows where the score came from, not an
-approximation of it.
+``b[c]`` is exactly the logit (for a ``pool="lse"`` network its log-mean-exp is), so the map
+shows where the score came from, not an approximation of it.
 """
 
 from __future__ import annotations

@@ -6,11 +6,19 @@ torchvision weights load as they are) and exposes the two halves separately:
 :meth:`DenseNetCAM.features` gives the feature maps F after the final norm + ReLU, and
 :attr:`DenseNetCAM.classifier` the linear layer, so ``logits = classifier(mean_hw(F))`` and
 the CAM of label c is ``ReLU(sum_k w_ck F_k)`` (DESIGN.md contract 6).
+
+The global pool is the average by default (torchvision's). ``pool="lse"`` pools each label's
+map instead of the features: ``logit_c = LSE_hw(S_c) + b_c`` with ``S_c = sum_k w_ck F_k``
+and ``LSE_hw(S) = log(mean_hw(exp(S)))``, a smooth maximum in logit units. A lesion that fills
+one cell of the map then moves the logit as much as the hot cell does (the average divides it
+by h*w), and the CAM is still exactly the map the score is pooled from. For the average both
+orders are the same pool, so ``mean_hw(S_c) + b_c == logit_c`` either way.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -33,9 +41,19 @@ CUSTOM_ARCH = "densenet"
 ARCHS: tuple[str, ...] = (*NAMED_ARCHS, CUSTOM_ARCH)
 #: Keyword arguments each kind of arch accepts (everything else is refused by name).
 CUSTOM_KWARGS = frozenset(
-    {"growth_rate", "block_config", "num_init_features", "bn_size", "drop_rate", "memory_efficient"}
+    {
+        "growth_rate",
+        "block_config",
+        "num_init_features",
+        "bn_size",
+        "drop_rate",
+        "memory_efficient",
+        "pool",
+    }
 )
-NAMED_KWARGS = frozenset({"drop_rate", "memory_efficient"})
+NAMED_KWARGS = frozenset({"drop_rate", "memory_efficient", "pool"})
+#: Global pools (the ``pool`` kwarg; ours, not torchvision's): see the module docstring.
+POOLS: tuple[str, ...] = ("avg", "lse")
 #: ImageNet weights of the named variants (torchvision's enum, used only to find a cached file).
 _IMAGENET_WEIGHTS = {
     "densenet121": tv_densenet.DenseNet121_Weights.IMAGENET1K_V1,
@@ -61,6 +79,7 @@ class DenseNetCAM(nn.Module):
         self.net = net
         self.arch = arch
         self.arch_kwargs = dict(arch_kwargs)
+        self.pool = str(self.arch_kwargs.get("pool", "avg"))
         self.imagenet_init = False
 
     @property
@@ -78,8 +97,15 @@ class DenseNetCAM(nn.Module):
         return F.relu(self.net.features(x))
 
     def head(self, feats: torch.Tensor) -> torch.Tensor:
-        """Logits from feature maps: classifier(global average pool(F))."""
-        return self.net.classifier(torch.flatten(F.adaptive_avg_pool2d(feats, 1), 1))
+        """Logits from feature maps: classifier(global average pool(F)), or with
+        ``pool="lse"`` the log-mean-exp of each label's map S_c plus its bias (in float32)."""
+        if self.pool == "avg":
+            return self.net.classifier(torch.flatten(F.adaptive_avg_pool2d(feats, 1), 1))
+        fc = self.net.classifier
+        with torch.autocast(feats.device.type, enabled=False):
+            s = torch.einsum("ck,nkhw->nchw", fc.weight.float(), feats.float()).flatten(2)
+            lse = torch.logsumexp(s, dim=2) - math.log(s.shape[2])
+            return lse + fc.bias.float()
 
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(logits, F) from one forward pass: the CAM and the probabilities share it."""
@@ -115,6 +141,8 @@ def check_arch(arch: str, kwargs: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(
                 f"block_config must be non-empty positive ints, got {out['block_config']!r}"
             )
+    if out.get("pool", "avg") not in POOLS:
+        raise ValueError(f"pool must be one of {', '.join(POOLS)}, got {out['pool']!r}")
     for key in ("growth_rate", "num_init_features", "bn_size"):
         if key in out and (not isinstance(out[key], int) or out[key] < 1):
             raise ValueError(f"{key} must be a positive int, got {out[key]!r}")
@@ -152,13 +180,15 @@ def build_model(
     ``imagenet=True`` starts the feature extractor from ImageNet weights when the file is
     already cached locally (:func:`imagenet_weights_available`); otherwise it logs that and
     keeps the random init. ``kwargs`` go to torchvision (custom sizes: arch="densenet" with
-    growth_rate, block_config, num_init_features, bn_size, drop_rate).
+    growth_rate, block_config, num_init_features, bn_size, drop_rate), except ``pool``
+    ("avg" or "lse", see the module docstring), which is ours.
     """
     kwargs = check_arch(arch, kwargs)
+    tv_kwargs = {k: v for k, v in kwargs.items() if k != "pool"}
     if arch == CUSTOM_ARCH:
-        net = tv_densenet.DenseNet(num_classes=num_classes, **kwargs)
+        net = tv_densenet.DenseNet(num_classes=num_classes, **tv_kwargs)
     else:
-        net = NAMED_ARCHS[arch](weights=None, num_classes=num_classes, **kwargs)
+        net = NAMED_ARCHS[arch](weights=None, num_classes=num_classes, **tv_kwargs)
     stored = {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
     model = DenseNetCAM(net, arch, stored)
     if imagenet:

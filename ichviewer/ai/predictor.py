@@ -205,7 +205,7 @@ class Predictor:
             with self._autocast(dtype):
                 feats = net.features(x)
             # Pooling and the linear head in fp32: negligible cost, and the CAM identity
-            # mean(CAM_c) + b_c == logit_c then holds exactly in the same precision.
+            # pool(CAM_c) + b_c == logit_c then holds exactly in the same precision.
             feats = feats.float()
             logits = net.head(feats)
             probs = torch.sigmoid(logits).cpu().numpy().astype(np.float32)

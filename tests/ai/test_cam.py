@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
 from ichviewer.ai.cam import class_activation_maps, normalise_maps
-from ichviewer.ai.checkpoint import load_checkpoint
+from ichviewer.ai.checkpoint import load_checkpoint, save_checkpoint
+from ichviewer.ai.network import build_model
 from ichviewer.ai.predictor import Predictor
 from ichviewer.ai.preprocess import preprocess_batch
-from tests.ai.conftest import head_slice
+from tests.ai.conftest import TINY, head_slice, randomise_norms
 
 
 def _hand_cam(feats: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -97,3 +99,50 @@ class TestPredictorCams:
     def test_float16_cams_on_request(self, tiny_ckpt):
         predictor = Predictor(tiny_ckpt, device="cpu", precision="fp32", cam_dtype=np.float16)
         assert predictor.predict_one(head_slice(), want_cam=True).cams.dtype == np.float16
+
+
+class TestLogSumExpPool:
+    """pool="lse": each label's map is pooled by a smooth maximum, and the CAM stays exact."""
+
+    def _model(self):
+        torch.manual_seed(3)
+        return randomise_norms(build_model("densenet", pool="lse", **TINY))
+
+    def test_pooled_map_plus_bias_is_the_logit(self, tiny_spec):
+        model = self._model()
+        x = preprocess_batch([head_slice(), head_slice(seed=2)], tiny_spec)
+        with torch.inference_mode():
+            logits, feats = model.forward_features(x)
+            s = torch.einsum("ck,nkhw->nchw", model.classifier.weight, feats).flatten(2)
+            hand = torch.log(torch.exp(s.double()).mean(dim=2)) + model.classifier.bias.double()
+        np.testing.assert_allclose(logits.numpy(), hand.numpy(), rtol=1e-5, atol=1e-5)
+
+    def test_one_hot_cell_moves_the_score_far_more_than_the_average_does(self):
+        avg, lse = build_model("densenet", **TINY), build_model("densenet", pool="lse", **TINY)
+        lse.load_state_dict(avg.state_dict())
+        feats = torch.zeros(1, avg.num_features, 10, 10)
+        hot = feats.clone()
+        hot[0, :, 4, 6] = 1.0  # a lesion filling one cell of a 10 x 10 map
+        with torch.no_grad():
+            avg.classifier.weight.fill_(0.5)
+            lse.classifier.weight.fill_(0.5)
+            d_avg = (avg.head(hot) - avg.head(feats))[0, 0].item()
+            d_lse = (lse.head(hot) - lse.head(feats))[0, 0].item()
+        assert d_avg == pytest.approx(0.5 * avg.num_features / 100, rel=1e-5)
+        assert d_lse > 10 * d_avg
+
+    def test_checkpoint_round_trip_and_predictor_agree(self, tmp_path, tiny_spec):
+        model = self._model()
+        path = tmp_path / "lse.pt"
+        save_checkpoint(path, model, tiny_spec, [0.5] * 6, {"name": "lse", "command": "pytest"})
+        loaded = load_checkpoint(path)
+        assert loaded.arch_kwargs["pool"] == "lse" and loaded.model.pool == "lse"
+        x = preprocess_batch([head_slice()], tiny_spec)
+        with torch.inference_mode():
+            expected = torch.sigmoid(model(x))[0].numpy()
+        res = Predictor(path, device="cpu", precision="fp32").predict_one(head_slice())
+        np.testing.assert_allclose(res.probabilities, expected, rtol=1e-4, atol=1e-5)
+
+    def test_unknown_pool_is_refused_by_name(self):
+        with pytest.raises(ValueError, match="pool must be one of avg, lse"):
+            build_model("densenet", pool="max", **TINY)
