@@ -1,10 +1,14 @@
-"""``python -m training cam-check``: does the heatmap sit on the lesion?
+"""``python -m training cam-check``: does the heatmap sit on the lesion, and which lesions
+does the model miss?
 
 For a synthetic study with its lesion masks (the demo study's ``masks.npz``, or studies
 generated from a seed), scores every slice with a checkpoint, and for every slice that
 holds a subtype reports whether the peak of that label's class activation map lies on the
 lesion (within ``--tolerance-mm`` of a lesion pixel), and what share of the map's mass
-above half its peak falls there. Prints a table per label and one JSON line.
+above half its peak falls there. It also reports each label's ROC AUC with the positive
+slices binned by the lesion's area on the slice (every negative slice in each bin), which
+tells small-lesion misses from a model that is weak everywhere. Prints tables and one JSON
+line.
 """
 
 from __future__ import annotations
@@ -12,12 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ichviewer.core.labels import SUBTYPES
+from ichviewer.core.labels import LABELS, SUBTYPES
 
 logger = logging.getLogger("training")
 
@@ -54,10 +59,54 @@ def _demo(folder: Path):  # noqa: ANN202
     return hu, masks, float(series.pixel_spacing[0])
 
 
-def localisation(predictor, hu, masks, spacing: float, tol_mm: float) -> dict[str, list]:  # noqa: ANN001
-    """Per subtype: (peak on lesion, mass share near lesion) for each slice holding it."""
+#: Lesion area bins (mm^2 on the slice) of the detection table.
+AREA_BINS: tuple[tuple[float, float], ...] = ((0, 20), (20, 60), (60, 200), (200, math.inf))
+
+
+def lesion_areas(masks: np.ndarray, spacing: float) -> np.ndarray:
+    """(N, 6) area in mm^2 of each label on each slice ('any': the union of subtypes)."""
+    n = len(masks)
+    out = np.zeros((n, len(LABELS)), np.float64)
+    for bit in range(len(SUBTYPES)):
+        out[:, bit] = ((masks >> bit) & 1).reshape(n, -1).sum(1)
+    out[:, -1] = (masks.reshape(n, -1) > 0).sum(1)
+    return out * spacing**2
+
+
+def detection_by_area(
+    labels: np.ndarray, probs: np.ndarray, areas: np.ndarray
+) -> dict[str, list[dict]]:
+    """Per label: AUC of all positives, then of the positives in each area bin, each against
+    every negative slice (None where a bin has no positives or there are no negatives)."""
+    out: dict[str, list[dict]] = {}
+    for j, lb in enumerate(LABELS):
+        y, p, a = labels[:, j] > 0, probs[:, j], areas[:, j]
+        rows = [{"bin": "all", "positives": int(y.sum()), "auc": _auc(y, p)}]
+        for lo, hi in AREA_BINS:
+            sel = ~y | ((a >= lo) & (a < hi))
+            rows.append(
+                {
+                    "bin": f"{lo:g}-{hi:g} mm2" if math.isfinite(hi) else f">={lo:g} mm2",
+                    "positives": int((y & sel).sum()),
+                    "auc": _auc(y[sel], p[sel]),
+                }
+            )
+        out[lb] = rows
+    return out
+
+
+def _auc(y: np.ndarray, p: np.ndarray) -> float | None:
+    from training.metrics import roc_auc
+
+    if y.all() or not y.any():
+        return None
+    return round(float(roc_auc(y.astype(np.uint8), p)), 4)
+
+
+def localisation(results, masks, spacing: float, tol_mm: float) -> dict[str, list]:  # noqa: ANN001
+    """Per subtype: (peak on lesion, mass share near lesion) for each slice holding it,
+    from the predictor's results (with CAMs) of the slices."""
     out: dict[str, list] = {lb: [] for lb in SUBTYPES}
-    results = predictor.predict(list(hu), want_cam=True)
     r = max(1, int(round(tol_mm / spacing)))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
     for res, m in zip(results, masks, strict=True):
@@ -89,9 +138,14 @@ def main(args: argparse.Namespace) -> dict:
         for k in range(args.studies):
             s = generate_study(args.seed, k, size=512)
             studies.append((s.hu_as_read(), s.masks, s.pixel_spacing))
+    probs, labels, areas = [], [], []
     for hu, masks, spacing in studies:
-        for lb, v in localisation(predictor, hu, masks, spacing, args.tolerance_mm).items():
+        results = predictor.predict(list(hu), want_cam=True)
+        for lb, v in localisation(results, masks, spacing, args.tolerance_mm).items():
             rows[lb] += v
+        probs.append(np.stack([r.probabilities for r in results]))
+        areas.append(lesion_areas(masks, spacing))
+        labels.append(areas[-1] > 0)
     summary = {"model": predictor.name, "sha256": predictor.sha256[:16], "labels": {}}
     print(f"{'label':18s} slices  peak on lesion  hot mass near lesion")
     for lb in SUBTYPES:
@@ -106,6 +160,18 @@ def main(args: argparse.Namespace) -> dict:
             "hot_share": round(share, 3),
         }
         print(f"{lb:18s} {len(v):6d}  {hits:3d} ({hits / len(v):5.0%})     {share:5.0%}")
+    by_area = detection_by_area(
+        np.concatenate(labels), np.concatenate(probs), np.concatenate(areas)
+    )
+    summary["auc_by_lesion_area"] = by_area
+    print("\nROC AUC, positives binned by lesion area on the slice (n positives); all negatives")
+    print(f"{'label':18s} " + "  ".join(f"{r['bin']:>16s}" for r in by_area["any"]))
+    for lb, cells in by_area.items():
+        txt = [
+            f"{'-' if r['auc'] is None else format(r['auc'], '.3f'):>9s} ({r['positives']:4d})"
+            for r in cells
+        ]
+        print(f"{lb:18s} " + "  ".join(f"{t:>16s}" for t in txt))
     print(json.dumps(summary))
     return summary
 

@@ -8,7 +8,7 @@ import json
 import numpy as np
 
 from tests.ai.conftest import tiny_model
-from training.camcheck import localisation
+from training.camcheck import detection_by_area, lesion_areas, localisation
 from training.cli import build_parser
 
 
@@ -53,10 +53,27 @@ def test_peak_within_tolerance_counts_as_on_the_lesion():
     hu = np.zeros((1, 100, 100), np.float32)
     masks = np.zeros((1, 100, 100), np.uint8)
     masks[0, 40:50, 40:50] = 1  # epidural (bit 0)
-    on = localisation(_Peak((45, 45)), hu, masks, spacing=1.0, tol_mm=5.0)
-    near = localisation(_Peak((45, 54)), hu, masks, spacing=1.0, tol_mm=5.0)
-    far = localisation(_Peak((45, 70)), hu, masks, spacing=1.0, tol_mm=5.0)
+    on = localisation(_Peak((45, 45)).predict(hu), masks, spacing=1.0, tol_mm=5.0)
+    near = localisation(_Peak((45, 54)).predict(hu), masks, spacing=1.0, tol_mm=5.0)
+    far = localisation(_Peak((45, 70)).predict(hu), masks, spacing=1.0, tol_mm=5.0)
     assert on["epidural"] == [(True, 1.0)]
     assert near["epidural"][0][0] is True
     assert far["epidural"] == [(False, 0.0)]
     assert on["subdural"] == []
+
+
+def test_detection_by_area_scores_small_and_large_lesions_apart():
+    # 3 negative slices, one with a 10 mm2 lesion (scored low), one with 300 mm2 (scored high).
+    masks = np.zeros((5, 20, 20), np.uint8)
+    masks[3, :2, :5] = 1 << 3  # subarachnoid, 10 px at 1 mm
+    masks[4, :15, :20] = 1 << 3  # 300 px
+    areas = lesion_areas(masks, spacing=1.0)
+    assert areas[3, 3] == 10 and areas[4, 3] == 300 and areas[4, 5] == 300 and areas[4, 0] == 0
+    probs = np.zeros((5, 6))
+    probs[:, 3] = probs[:, 5] = [0.1, 0.2, 0.3, 0.15, 0.9]
+    rows = {r["bin"]: r for r in detection_by_area(areas > 0, probs, areas)["subarachnoid"]}
+    # by hand: the small one outranks 1 of 3 negatives, the large one all 3
+    assert rows["0-20 mm2"] == {"bin": "0-20 mm2", "positives": 1, "auc": round(1 / 3, 4)}
+    assert rows[">=200 mm2"]["auc"] == 1.0
+    assert rows["all"] == {"bin": "all", "positives": 2, "auc": round(2 / 3, 4)}
+    assert rows["20-60 mm2"]["auc"] is None
