@@ -28,8 +28,11 @@ def _info_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--no-pixels", action="store_true",
-                   help="headers only: skip decoding (no hu_min/hu_max/hu_mean)")
+    p.add_argument(
+        "--no-pixels",
+        action="store_true",
+        help="headers only: skip decoding (no hu_min/hu_max/hu_mean)",
+    )
     return p
 
 
@@ -41,19 +44,30 @@ def _gui_parser() -> argparse.ArgumentParser:
         "Subcommands: 'ichviewer info PATH... [--json]', "
         "'ichviewer triage PATH... --out report.json|csv'.",
     )
-    p.add_argument("paths", nargs="*", metavar="PATH",
-                   help="folder(s), DICOM files or a .zip; none opens the bundled demo study")
-    p.add_argument("--screenshot", metavar="OUT.png",
-                   help="render the main window offscreen, save it and exit")
+    p.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="folder(s), DICOM files or a .zip; none opens the bundled demo study",
+    )
+    p.add_argument(
+        "--screenshot", metavar="OUT.png", help="render the main window offscreen, save it and exit"
+    )
     p.add_argument("--preset", choices=("brain", "subdural", "bone", "rgb"))
     p.add_argument("--mode", choices=("linear", "sigmoid"))
     p.add_argument("--slice", type=int, metavar="N", help="0-based slice index to show")
     p.add_argument("--heatmap", metavar="LABEL", help="show the AI heatmap of this label")
-    p.add_argument("--model", metavar="CKPT",
-                   help="checkpoint to use (default: the site config's, else the bundled one)")
-    p.add_argument("--self-test", action="store_true",
-                   help="score the demo study with the model (--model, site config or "
-                   "bundled), print a JSON summary, exit")
+    p.add_argument(
+        "--model",
+        metavar="CKPT",
+        help="checkpoint to use (default: the site config's, else the bundled one)",
+    )
+    p.add_argument(
+        "--self-test",
+        action="store_true",
+        help="score the demo study with the model (--model, site config or "
+        "bundled), print a JSON summary, exit",
+    )
     p.add_argument("--version", action="version", version=f"ichviewer {__version__}")
     return p
 
@@ -73,8 +87,11 @@ def series_to_dict(series, reader=None) -> dict:
         }
         if reader is not None:
             hu = reader.slice(i)
-            entry.update(hu_min=float(hu.min()), hu_max=float(hu.max()),
-                         hu_mean=round(float(np.mean(hu, dtype=np.float64)), 3))
+            entry.update(
+                hu_min=float(hu.min()),
+                hu_max=float(hu.max()),
+                hu_mean=round(float(np.mean(hu, dtype=np.float64)), 3),
+            )
         slices.append(entry)
     return {
         "series_instance_uid": series.series_instance_uid,
@@ -89,7 +106,8 @@ def series_to_dict(series, reader=None) -> dict:
         "slice_thickness": series.slice_thickness,
         "gantry_tilt_deg": series.tilt_deg,
         "spacing_mm": {"min": min(series.gaps_mm), "max": max(series.gaps_mm)}
-        if series.gaps_mm else None,
+        if series.gaps_mm
+        else None,
         "uniform_spacing": series.uniform_spacing,
         "sorted_by": series.sorted_by,
         "slices": slices,
@@ -117,9 +135,11 @@ def run_info(argv: Sequence[str]) -> int:
             sp = s["spacing_mm"]
             spacing = f", spacing {sp['min']:g}-{sp['max']:g} mm" if sp else ""
             tilt = f", gantry tilt {s['gantry_tilt_deg']:g} deg" if s["gantry_tilt_deg"] else ""
-            print(f"{s['modality']} {s['description']}: {s['n_slices']} slices "
-                  f"{s['rows']}x{s['columns']}, thickness {s['slice_thickness']} mm"
-                  f"{spacing}{tilt}  [{s['series_instance_uid']}]")
+            print(
+                f"{s['modality']} {s['description']}: {s['n_slices']} slices "
+                f"{s['rows']}x{s['columns']}, thickness {s['slice_thickness']} mm"
+                f"{spacing}{tilt}  [{s['series_instance_uid']}]"
+            )
             if s["slices"] and "hu_min" in s["slices"][0]:
                 lo = min(x["hu_min"] for x in s["slices"])
                 hi = max(x["hu_max"] for x in s["slices"])
@@ -156,5 +176,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return triage.self_test(model=args.model)
     from ichviewer.app import run_gui
 
-    return run_gui(args.paths, screenshot=args.screenshot, preset=args.preset, mode=args.mode,
-                   slice_index=args.slice, heatmap=args.heatmap, model=args.model)
+    return run_gui(
+        args.paths,
+        screenshot=args.screenshot,
+        preset=args.preset,
+        mode=args.mode,
+        slice_index=args.slice,
+        heatmap=args.heatmap,
+        model=args.model,
+    )

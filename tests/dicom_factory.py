@@ -65,8 +65,16 @@ def ct_dataset(
     return ds
 
 
-def write_series(folder: Path, n: int = 6, size: int = 32, *, gap: float = 5.0,
-                 series_uid: str = "1.2.3.4.5", names=None, **kw) -> list[Path]:
+def write_series(
+    folder: Path,
+    n: int = 6,
+    size: int = 32,
+    *,
+    gap: float = 5.0,
+    series_uid: str = "1.2.3.4.5",
+    names=None,
+    **kw,
+) -> list[Path]:
     """n slices whose HU encode their index: slice i is filled with 10*i HU."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -110,15 +110,23 @@ def _check(ds: Dataset, name: str) -> None:
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
     if spp != 1 or not photometric.startswith("MONOCHROME"):
         raise DicomReadError(
-            name, f"(0028,0004) Photometric Interpretation is '{photometric}' "
-            f"with {spp} samples per pixel: colour images are not CT slices"
+            name,
+            f"(0028,0004) Photometric Interpretation is '{photometric}' "
+            f"with {spp} samples per pixel: colour images are not CT slices",
         )
     rows, cols = int(ds.Rows), int(ds.Columns)
     frames = int(ds.get("NumberOfFrames", 1) or 1)
-    if rows <= 0 or cols <= 0 or rows > MAX_DIM or cols > MAX_DIM or rows * cols * frames > MAX_FILE_PIXELS:
+    if (
+        rows <= 0
+        or cols <= 0
+        or rows > MAX_DIM
+        or cols > MAX_DIM
+        or rows * cols * frames > MAX_FILE_PIXELS
+    ):
         raise DicomReadError(
-            name, f"image size {rows} x {cols} x {frames} frames is outside the accepted "
-            f"range (at most {MAX_DIM} x {MAX_DIM}, {MAX_FILE_PIXELS} pixels per file)"
+            name,
+            f"image size {rows} x {cols} x {frames} frames is outside the accepted "
+            f"range (at most {MAX_DIM} x {MAX_DIM}, {MAX_FILE_PIXELS} pixels per file)",
         )
     bits = int(ds.get("BitsAllocated", 16) or 16)
     if bits not in (8, 16, 32):
@@ -138,8 +146,9 @@ def _check_decodable(ds: Dataset, name: str) -> str:
         available = False
     if not available:
         raise DicomReadError(
-            name, f"(0002,0010) Transfer Syntax '{ts.name}' cannot be decoded: no decoder "
-            "plugin supports it (ask for the study in a lossless or uncompressed syntax)"
+            name,
+            f"(0002,0010) Transfer Syntax '{ts.name}' cannot be decoded: no decoder "
+            "plugin supports it (ask for the study in a lossless or uncompressed syntax)",
         )
     return str(ts)
 
@@ -201,33 +210,61 @@ def read_header(source: str) -> HeaderRecord | None:
 
     slices: list[SliceRef] = []
     if frames == 1:
-        slices.append(SliceRef(source=source, frame=0, sop_instance_uid=sop, slope=slope,
-                               intercept=intercept, ipp=ipp, iop=iop, pixel_spacing=spacing,
-                               slice_thickness=thickness, layout=layout, **common))
+        slices.append(
+            SliceRef(
+                source=source,
+                frame=0,
+                sop_instance_uid=sop,
+                slope=slope,
+                intercept=intercept,
+                ipp=ipp,
+                iop=iop,
+                pixel_spacing=spacing,
+                slice_thickness=thickness,
+                layout=layout,
+                **common,
+            )
+        )
     else:
         step = float(ds.get("SpacingBetweenSlices", thickness or 1.0) or 1.0)
         for i in range(frames):
             groups = _frame_groups(ds, i)
-            f_iop = _floats(_group_value(groups, "PlaneOrientationSequence", "ImageOrientationPatient"), 6) or iop
-            f_ipp = _floats(_group_value(groups, "PlanePositionSequence", "ImagePositionPatient"), 3)
+            f_iop = (
+                _floats(
+                    _group_value(groups, "PlaneOrientationSequence", "ImageOrientationPatient"), 6
+                )
+                or iop
+            )
+            f_ipp = _floats(
+                _group_value(groups, "PlanePositionSequence", "ImagePositionPatient"), 3
+            )
             if f_ipp is None and ipp is not None and f_iop is not None:
                 # Legacy multi-frame: frames stacked along the normal from the first position.
                 from ichviewer.core.geometry import slice_normal
 
                 n = slice_normal(f_iop)
                 f_ipp = tuple(float(ipp[k] + i * step * n[k]) for k in range(3))
-            f_spacing = _floats(_group_value(groups, "PixelMeasuresSequence", "PixelSpacing"), 2) or spacing
+            f_spacing = (
+                _floats(_group_value(groups, "PixelMeasuresSequence", "PixelSpacing"), 2) or spacing
+            )
             f_thick = _group_value(groups, "PixelMeasuresSequence", "SliceThickness")
             f_slope = _group_value(groups, "PixelValueTransformationSequence", "RescaleSlope")
             f_icpt = _group_value(groups, "PixelValueTransformationSequence", "RescaleIntercept")
-            slices.append(SliceRef(
-                source=source, frame=i, sop_instance_uid=f"{sop}#{i + 1}",
-                slope=float(f_slope) if f_slope is not None else slope,
-                intercept=float(f_icpt) if f_icpt is not None else intercept,
-                ipp=f_ipp, iop=f_iop, pixel_spacing=f_spacing,
-                slice_thickness=float(f_thick) if f_thick is not None else thickness,
-                layout=layout, **common,
-            ))
+            slices.append(
+                SliceRef(
+                    source=source,
+                    frame=i,
+                    sop_instance_uid=f"{sop}#{i + 1}",
+                    slope=float(f_slope) if f_slope is not None else slope,
+                    intercept=float(f_icpt) if f_icpt is not None else intercept,
+                    ipp=f_ipp,
+                    iop=f_iop,
+                    pixel_spacing=f_spacing,
+                    slice_thickness=float(f_thick) if f_thick is not None else thickness,
+                    layout=layout,
+                    **common,
+                )
+            )
 
     attrs = {
         "series_instance_uid": str(ds.get("SeriesInstanceUID", "") or "") or "(no series UID)",

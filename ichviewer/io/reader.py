@@ -66,9 +66,11 @@ class SeriesReader:
         ref = self.series.slices[i]
         try:
             if (ref.rows, ref.columns) != self.volume.shape[1:]:
-                raise DicomReadError(display_name(ref.source),
-                                     f"slice is {ref.rows} x {ref.columns}, series is "
-                                     f"{self.volume.shape[1]} x {self.volume.shape[2]}")
+                raise DicomReadError(
+                    display_name(ref.source),
+                    f"slice is {ref.rows} x {ref.columns}, series is "
+                    f"{self.volume.shape[1]} x {self.volume.shape[2]}",
+                )
             decode_hu(ref, out=self.volume[i])
         except DicomReadError as exc:
             self.volume[i] = AIR_HU

@@ -82,16 +82,25 @@ def group_series(records: Sequence[HeaderRecord], errors: list[FileError]) -> li
     for rec in records:
         for sl in rec.slices:
             if sl.sop_instance_uid in seen_sop:
-                errors.append(FileError(display_name(sl.source),
-                                        f"duplicate SOP Instance UID {sl.sop_instance_uid}; "
-                                        "the first copy was kept"))
+                errors.append(
+                    FileError(
+                        display_name(sl.source),
+                        f"duplicate SOP Instance UID {sl.sop_instance_uid}; "
+                        "the first copy was kept",
+                    )
+                )
                 continue
             seen_sop.add(sl.sop_instance_uid)
             key = (rec.attrs["series_instance_uid"], sl.rows, sl.columns, _orientation_key(sl.iop))
             groups.setdefault(key, (rec.attrs, []))[1].append(sl)
     out = [_make_series(attrs, slices) for attrs, slices in groups.values()]
-    out.sort(key=lambda s: (s.series_number if s.series_number is not None else 1 << 30,
-                            s.description, s.series_instance_uid))
+    out.sort(
+        key=lambda s: (
+            s.series_number if s.series_number is not None else 1 << 30,
+            s.description,
+            s.series_instance_uid,
+        )
+    )
     return out
 
 
@@ -107,14 +116,22 @@ def sort_slices(slices: Sequence[SliceRef]) -> tuple[list[SliceRef], str, np.nda
         if normal is not None:
             pos = project_positions([s.ipp for s in slices], normal)
             # Break exact ties (duplicates at one position) by InstanceNumber.
-            ordered = sorted(range(len(slices)),
-                             key=lambda i: (round(float(pos[i]), 4), slices[i].instance_number or 0))
-            return ([replace(slices[i], position_mm=float(pos[i])) for i in ordered],
-                    "position", normal)
+            ordered = sorted(
+                range(len(slices)),
+                key=lambda i: (round(float(pos[i]), 4), slices[i].instance_number or 0),
+            )
+            return (
+                [replace(slices[i], position_mm=float(pos[i])) for i in ordered],
+                "position",
+                normal,
+            )
     if all(s.instance_number is not None for s in slices):
         ordered = sorted(slices, key=lambda s: s.instance_number or 0)
-        return ([replace(s, position_mm=float(s.instance_number or 0)) for s in ordered],
-                "instance_number", None)
+        return (
+            [replace(s, position_mm=float(s.instance_number or 0)) for s in ordered],
+            "instance_number",
+            None,
+        )
     return [replace(s, position_mm=float(i)) for i, s in enumerate(slices)], "file order", None
 
 

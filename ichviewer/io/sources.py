@@ -17,8 +17,29 @@ ZIP_SEP = "!"
 #: Extensions that are never DICOM; skipped quietly while walking a folder (a file named
 #: explicitly by the user is always tried, and refused with a reason if it is not DICOM).
 NOT_DICOM_SUFFIXES = frozenset(
-    {".txt", ".csv", ".json", ".md", ".xml", ".html", ".pdf", ".png", ".jpg", ".jpeg",
-     ".gif", ".bmp", ".tif", ".tiff", ".npz", ".npy", ".py", ".ini", ".log", ".db", ".exe"}
+    {
+        ".txt",
+        ".csv",
+        ".json",
+        ".md",
+        ".xml",
+        ".html",
+        ".pdf",
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".gif",
+        ".bmp",
+        ".tif",
+        ".tiff",
+        ".npz",
+        ".npy",
+        ".py",
+        ".ini",
+        ".log",
+        ".db",
+        ".exe",
+    }
 )
 SKIP_NAMES = frozenset({"DICOMDIR", "Thumbs.db", ".DS_Store"})
 
@@ -46,7 +67,8 @@ def _zip_members(archive: Path) -> list[str]:
         return [
             f"{archive}{ZIP_SEP}{info.filename}"
             for info in zf.infolist()
-            if not info.is_dir() and not _skip_in_walk(Path(info.filename).name)
+            if not info.is_dir()
+            and not _skip_in_walk(Path(info.filename).name)
             and "__MACOSX" not in info.filename
         ]
 

@@ -158,7 +158,9 @@ class TestSelfTest:
         assert triage.self_test(study=dicom_study[0], model=model) != 0
         assert "not a checkpoint file" in capsys.readouterr().err
 
-    def test_cli_model_flag_reaches_the_self_test(self, tiny_ckpt, dicom_study, monkeypatch, capsys):
+    def test_cli_model_flag_reaches_the_self_test(
+        self, tiny_ckpt, dicom_study, monkeypatch, capsys
+    ):
         from ichviewer import cli
 
         monkeypatch.setattr(triage, "demo_study_path", lambda: dicom_study[0])

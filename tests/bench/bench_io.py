@@ -78,13 +78,25 @@ def main() -> None:
         t_ours, v_ours = best_of(ours, folder, args.repeat)
     same = bool(np.array_equal(v_naive, v_ours))
     ratio = t_naive / t_ours
-    print(f"series: {args.slices} slices {args.size}x{args.size}, {os.cpu_count()} cores, "
-          f"{platform.processor() or platform.machine()}")
+    print(
+        f"series: {args.slices} slices {args.size}x{args.size}, {os.cpu_count()} cores, "
+        f"{platform.processor() or platform.machine()}"
+    )
     print(f"naive dcmread+pixel_array+rescale: {t_naive:.3f} s")
     print(f"ichviewer scan+load_all:            {t_ours:.3f} s   (same HU: {same})")
     print(f"speed-up: {ratio:.2f}x  (target >= 2x; absolute target < 3 s)")
-    print(json.dumps({"bench": "io_load", "slices": args.slices, "naive_s": round(t_naive, 3),
-                      "ichviewer_s": round(t_ours, 3), "ratio": round(ratio, 2), "same_hu": same}))
+    print(
+        json.dumps(
+            {
+                "bench": "io_load",
+                "slices": args.slices,
+                "naive_s": round(t_naive, 3),
+                "ichviewer_s": round(t_ours, 3),
+                "ratio": round(ratio, 2),
+                "same_hu": same,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

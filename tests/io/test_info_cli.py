@@ -29,7 +29,9 @@ class TestInfoJson:
         assert s["description"] == "HEAD 5mm" and s["modality"] == "CT" and s["n_slices"] == 3
         assert [x["hu_mean"] for x in s["slices"]] == [0.0, 10.0, 20.0]
         first = s["slices"][0]
-        assert {"file", "sop_instance_uid", "position_mm", "hu_min", "hu_max", "hu_mean"} <= set(first)
+        assert {"file", "sop_instance_uid", "position_mm", "hu_min", "hu_max", "hu_mean"} <= set(
+            first
+        )
         assert [x["position_mm"] for x in s["slices"]] == [0.0, 5.0, 10.0]
         (err,) = out["errors"]
         assert err["file"].endswith("junk.dcm") and "not a DICOM" in err["error"]
@@ -54,7 +56,11 @@ class TestInfoJson:
 
     def test_console_entry_point(self, tmp_path):
         write_series(tmp_path, n=2)
-        proc = subprocess.run([sys.executable, "-m", "ichviewer", "info", str(tmp_path), "--json"],
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "ichviewer", "info", str(tmp_path), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert proc.returncode == 0, proc.stderr
         assert json.loads(proc.stdout)["series"][0]["n_slices"] == 2

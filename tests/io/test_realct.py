@@ -114,7 +114,10 @@ class TestTransferSyntaxes:
 
     @pytest.mark.parametrize(
         ("name", "uid"),
-        [("JPEGProcess6_8", "1.2.840.10008.1.2.4.53"), ("JPEGProcess10_12", "1.2.840.10008.1.2.4.55")],
+        [
+            ("JPEGProcess6_8", "1.2.840.10008.1.2.4.53"),
+            ("JPEGProcess10_12", "1.2.840.10008.1.2.4.55"),
+        ],
     )
     def test_undecodable_syntax_is_a_clear_error(self, name, uid):
         path = realct("transfer_syntaxes") / TS.format(name, uid)

@@ -84,8 +84,14 @@ class TestSorting:
 
     def test_two_series_in_one_folder(self, tmp_path):
         write_series(tmp_path, n=3, series_uid="1.2.3.1", description="HEAD 5mm")
-        write_series(tmp_path, n=5, series_uid="1.2.3.2", description="HEAD 1mm", gap=1.0,
-                     names=[f"thin{i}" for i in range(5)])
+        write_series(
+            tmp_path,
+            n=5,
+            series_uid="1.2.3.2",
+            description="HEAD 1mm",
+            gap=1.0,
+            names=[f"thin{i}" for i in range(5)],
+        )
         result = scan(tmp_path)
         assert sorted(s.n_slices for s in result.series) == [3, 5]
         assert {s.description for s in result.series} == {"HEAD 5mm", "HEAD 1mm"}
@@ -132,8 +138,16 @@ class TestBadInput:
         (s,) = result.series
         assert s.n_slices == 4
         errs = {os.path.basename(e.file): e.error for e in result.errors}
-        assert set(errs) == {"notes.dcm", "truncated.dcm", "mr.dcm", "report.dcm",
-                             "nopixels.dcm", "norows.dcm", "colour.dcm", "huge.dcm"}
+        assert set(errs) == {
+            "notes.dcm",
+            "truncated.dcm",
+            "mr.dcm",
+            "report.dcm",
+            "nopixels.dcm",
+            "norows.dcm",
+            "colour.dcm",
+            "huge.dcm",
+        }
         assert "not a DICOM file" in errs["notes.dcm"]
         assert "truncated" in errs["truncated.dcm"]
         assert "Modality is 'MR'" in errs["mr.dcm"]
