@@ -30,7 +30,8 @@ def _synth(out: Path, studies: int, seed: int, size: int, workers: int) -> None:
 
     if (out / "labels.csv").is_file() and (out / "synth.json").is_file():
         doc = json.loads((out / "synth.json").read_text())
-        if doc.get("seed") == seed and doc.get("studies") == studies and doc.get("size") == size:
+        same = (doc.get("seed"), doc.get("studies"), doc.get("size")) == (seed, studies, size)
+        if same and doc.get("masks"):
             logger.info("reusing synthetic set %s", out)
             return
     t = time.time()
@@ -43,6 +44,7 @@ def _synth(out: Path, studies: int, seed: int, size: int, workers: int) -> None:
                 "studies": studies,
                 "size": size,
                 "layout": "series",
+                "masks": "masks/*.npz",
             }
         )
     )

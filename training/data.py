@@ -142,7 +142,7 @@ def index_headers(
     result = scan(root, progress=progress)
     if result.errors:
         non_dicom = sum(
-            1 for e in result.errors if e.file.endswith((".csv", ".json", ".txt", ".md"))
+            1 for e in result.errors if e.file.endswith((".csv", ".json", ".txt", ".md", ".npz"))
         )
         if len(result.errors) > non_dicom:
             logger.warning(

@@ -20,11 +20,12 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ichviewer.ai.preprocess import PreprocessSpec, preprocess_array
-from ichviewer.core.labels import RSNA_LOSS_WEIGHTS
+from ichviewer.core.labels import LABELS, RSNA_LOSS_WEIGHTS, SUBTYPES
 from ichviewer.errors import DicomReadError
 from ichviewer.io import SliceRef, decode_hu
 from ichviewer.io.pixels import AIR_HU
 from training.cache import CacheFile, normalize
+from training.masks import MaskCache
 
 logger = logging.getLogger("training")
 
@@ -52,6 +53,27 @@ class CachedSlices(Dataset):
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_arr": None}
+
+
+class MaskedSlices(CachedSlices):
+    """CachedSlices with each row's lesion bitmask (uint8 (S, S)) and whether it has one."""
+
+    def __init__(self, cache: CacheFile, labels: np.ndarray, masks: MaskCache) -> None:
+        super().__init__(cache, labels)
+        if len(masks.has) != cache.n:
+            raise ValueError(f"{cache.n} cached slices but {len(masks.has)} mask rows")
+        self.masks = masks
+        self._marr: np.ndarray | None = None
+
+    def __getitem__(self, i: int) -> tuple:  # type: ignore[override]
+        x, y, i = super().__getitem__(i)
+        if self._marr is None:
+            self._marr = self.masks.open()
+        m = torch.from_numpy(np.array(self._marr[i]))
+        return x, y, i, m, bool(self.masks.has[i])
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**super().__getstate__(), "_marr": None}
 
 
 class DicomSlices(Dataset):
@@ -129,6 +151,24 @@ def prepare_batch(
     return (x01 - mean) / std
 
 
+def prepare_masked_batch(
+    x: torch.Tensor,
+    masks: torch.Tensor,
+    spec: PreprocessSpec,
+    gen: torch.Generator | None,
+    aug: dict[str, Any] | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Like :func:`prepare_batch`, and the lesion planes (N, 5, S, S) moved by the same
+    augmentation (the image's random draws are the same with or without masks)."""
+    planes = bits_to_planes(masks)
+    if aug is None or gen is None:
+        return normalize(x, spec), planes
+    both = augment(torch.cat([x.float() / 255.0, planes], dim=1), gen, **aug)
+    mean = torch.tensor(spec.mean, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(spec.std, device=x.device).view(1, 3, 1, 1)
+    return (both[:, :3] - mean) / std, both[:, 3:]
+
+
 # ----------------------------------------------------------------------------- loss, schedule
 
 
@@ -149,6 +189,32 @@ class WeightedBCE(nn.Module):
             logits.float(), target.float(), reduction="none", pos_weight=self.pos_weight
         )
         return (bce * self.weights).sum(1).mean()
+
+
+def bits_to_planes(m: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, S, S) bitmasks -> float (N, 5, S, S) planes in SUBTYPES order."""
+    shifts = torch.arange(len(SUBTYPES), device=m.device, dtype=torch.uint8).view(1, -1, 1, 1)
+    return ((m.unsqueeze(1) >> shifts) & 1).float()
+
+
+def cell_targets(planes: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """(N, 5, S, S) lesion planes in [0, 1] -> (N, 6, h, w): 1 where a cell holds any pixel
+    of the lesion (> 0.5 after augmentation's interpolation); the last channel is 'any'."""
+    cells = F.adaptive_max_pool2d((planes > 0.5).float(), grid)
+    return torch.cat([cells, cells.amax(dim=1, keepdim=True)], dim=1)
+
+
+class MaskLoss(nn.Module):
+    """Mean per-cell BCE between label maps of logits and cell targets, over the rows that
+    have a mask (zero when none has)."""
+
+    def forward(self, maps: torch.Tensor, targets: torch.Tensor, has: torch.Tensor) -> torch.Tensor:
+        if maps.shape[1] != len(LABELS) or targets.shape != maps.shape:
+            raise ValueError(f"maps {tuple(maps.shape)} and targets {tuple(targets.shape)} differ")
+        bce = F.binary_cross_entropy_with_logits(maps.float(), targets, reduction="none")
+        per_row = bce.mean(dim=(1, 2, 3))
+        w = has.float()
+        return (per_row * w).sum() / w.sum().clamp(min=1.0)
 
 
 def prevalence_pos_weight(labels: np.ndarray, cap: float = 20.0) -> torch.Tensor:
@@ -237,10 +303,15 @@ def train_one_epoch(
     max_steps: int | None = None,
     clip_grad: float | None = None,
     progress: bool = False,
+    mask_weight: float = 0.0,
 ) -> dict[str, float]:
-    """One pass over ``loader``; returns mean loss, images/s and the last learning rate."""
+    """One pass over ``loader``; returns mean loss, images/s and the last learning rate.
+
+    With ``mask_weight`` > 0 and a loader of :class:`MaskedSlices`, the loss adds
+    ``mask_weight`` x :class:`~training.masks.MaskLoss` of the label maps."""
     model.train()
-    total, n_seen, steps = 0.0, 0, 0
+    total, total_mask, n_seen, steps = 0.0, 0.0, 0, 0
+    mask_loss = MaskLoss() if mask_weight > 0 else None
     t0 = time.perf_counter()
     it = loader
     if progress:
@@ -253,19 +324,29 @@ def train_one_epoch(
             mininterval=2.0,
             total=min(len(loader), max_steps or len(loader)),
         )
-    for x, y, _ in it:
+    for batch in it:
         if max_steps is not None and steps >= max_steps:
             break
-        x = x.to(device, non_blocking=True)
-        y = y.to(device, non_blocking=True)
-        inp = prepare_batch(x, spec, gen, aug)
+        x = batch[0].to(device, non_blocking=True)
+        y = batch[1].to(device, non_blocking=True)
+        with_masks = mask_loss is not None and len(batch) == 5
+        if with_masks:
+            inp, planes = prepare_masked_batch(x, batch[3].to(device), spec, gen, aug)
+        else:
+            inp = prepare_batch(x, spec, gen, aug)
         if channels_last:
             inp = inp.contiguous(memory_format=torch.channels_last)
         with torch.autocast(
             device.type, dtype=autocast or torch.float32, enabled=autocast is not None
         ):
-            logits = model(inp)
+            out = model(inp, maps=True) if with_masks else model(inp)
+        logits = out[0] if with_masks else out
         loss = criterion(logits.float(), y)
+        if with_masks:
+            maps = out[1]
+            m_loss = mask_loss(maps, cell_targets(planes, maps.shape[-2:]), batch[4].to(device))
+            total_mask += m_loss.item() * len(x)
+            loss = loss + mask_weight * m_loss
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss is {loss.item()} at epoch {epoch} step {steps}")
         optimizer.zero_grad(set_to_none=True)
@@ -290,7 +371,7 @@ def train_one_epoch(
                 loss=f"{total / n_seen:.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}"
             )
     dt = time.perf_counter() - t0
-    return {
+    stats = {
         "loss": total / max(n_seen, 1),
         "images": n_seen,
         "steps": steps,
@@ -298,6 +379,9 @@ def train_one_epoch(
         "lr": float(optimizer.param_groups[0]["lr"]),
         "time_s": dt,
     }
+    if mask_loss is not None:
+        stats["mask_loss"] = total_mask / max(n_seen, 1)
+    return stats
 
 
 @torch.inference_mode()

@@ -109,6 +109,15 @@ def fit_parser(add_help: bool = True) -> argparse.ArgumentParser:
         help="no random rotation/scale/shift/flip",
     )
     g.add_argument("--clip-grad", type=float, default=None, help="max gradient norm")
+    g.add_argument(
+        "--mask-loss",
+        type=float,
+        default=0.0,
+        metavar="WEIGHT",
+        help="synthetic data: add WEIGHT x a per-cell BCE teaching each label's activation "
+        "map where the lesion is, from <data>/masks/*.npz written by `synth` (use with "
+        "--pool lse; slices without a mask add nothing; default 0 = off)",
+    )
     g = p.add_argument_group("speed and runtime")
     g.add_argument("--device", default="auto", help="auto|cpu|cuda")
     g.add_argument(

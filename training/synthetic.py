@@ -37,6 +37,7 @@ from training.lesions import (
     sample_lesions,
     sample_lookalikes,
 )
+from training.masks import MASKS_DIR, write_study_masks
 from training.phantom import AIR, Head, Phantom
 
 log = logging.getLogger("training")
@@ -448,11 +449,13 @@ def image_ids(study: SyntheticStudy, layout: str = "series") -> list[str]:
     return ["ID_" + u for u in study.uids["sop_uids"]]
 
 
-def _synth_one(job: tuple[int, int, int, str, str]) -> list[tuple[str, list[int]]]:
-    seed, index, size, layout, dest = job
+def _synth_one(job: tuple[int, int, int, str, str, str]) -> list[tuple[str, list[int]]]:
+    seed, index, size, layout, dest, masks_dir = job
     cv2.setNumThreads(1)
     study = generate_study(seed, index, size=size)
     write_study(study, Path(dest), layout=layout)
+    uids = study.uids["rsna"]["sop_uids"] if layout == "rsna" else study.uids["sop_uids"]
+    write_study_masks(Path(masks_dir), f"{index:04d}", uids, study.masks)
     return list(zip(image_ids(study, layout), study.labels.tolist(), strict=True))
 
 
@@ -462,7 +465,8 @@ def synth(
     """Write ``studies`` studies + the labels CSV under ``out``; return the CSV path.
 
     ``series``: out/<index>/0001.dcm ... + out/labels.csv. ``rsna``: out/stage_2_train/ID_*.dcm
-    + out/stage_2_train.csv. Studies are independent, so ``workers`` processes give the same
+    + out/stage_2_train.csv. Either way out/masks/<index>.npz holds each study's lesion
+    bitmasks by SOPInstanceUID (for ``fit --mask-loss``). Studies are independent, so ``workers`` processes give the same
     files as one.
     """
     if layout not in LAYOUTS:
@@ -478,6 +482,7 @@ def synth(
             size,
             layout,
             str(out / "stage_2_train" if layout == "rsna" else out / f"{i:04d}"),
+            str(out / MASKS_DIR),
         )
         for i in range(studies)
     ]

@@ -28,6 +28,7 @@ from training.cache import build_cache
 from training.data import SplitData, load_labelled, make_splits
 from training.engine import (
     CachedSlices,
+    MaskedSlices,
     WeightedBCE,
     amp_dtype,
     balanced_weights,
@@ -37,6 +38,7 @@ from training.engine import (
     train_one_epoch,
     warmup_cosine,
 )
+from training.masks import MASKS_DIR, build_mask_cache, mask_index
 from training.metrics import choose_thresholds, summarize
 from training.options import fit_parser as get_args_parser
 from training.runlog import (  # noqa: F401 (setup_logging and args_to_plain are used by eval)
@@ -114,6 +116,33 @@ def build_split_caches(
     return caches
 
 
+def masked_train_set(
+    args: argparse.Namespace, split: SplitData, cache: Any, cache_dir: str
+) -> tuple[CachedSlices, float]:
+    """The training set with lesion masks from ``<data>/masks`` and the mask-loss weight
+    (0, with a warning, when no slice has a mask)."""
+    index = mask_index(Path(args.data) / MASKS_DIR)
+    masks = build_mask_cache(
+        [e.ref for e in split.entries], index, args.size, cache_dir, name="train"
+    )
+    n = int(masks.has.sum())
+    if n == 0:
+        logger.warning(
+            "--mask-loss %g: no lesion masks under %s; training without the mask loss",
+            args.mask_loss,
+            Path(args.data) / MASKS_DIR,
+        )
+        return CachedSlices(cache, split.labels), 0.0
+    if args.pool != "lse":
+        logger.warning(
+            "--mask-loss with --pool %s: the pooled score and the maps may pull "
+            "apart; --pool lse is the pairing it is made for",
+            args.pool,
+        )
+    logger.info("mask loss %g on %d of %d training slices", args.mask_loss, n, len(split))
+    return MaskedSlices(cache, split.labels, masks), float(args.mask_loss)
+
+
 def make_loader(
     ds: CachedSlices,
     sampler: dist.ShardSampler,
@@ -186,6 +215,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         splits, spec, cache_dir, ("train", "val"), args.cache_workers, info.is_main, args.progress
     )
     train_ds = CachedSlices(caches["train"], splits["train"].labels)
+    mask_weight = float(getattr(args, "mask_loss", 0.0) or 0.0)
+    if mask_weight > 0:
+        train_ds, mask_weight = masked_train_set(args, splits["train"], caches["train"], cache_dir)
     val_ds = CachedSlices(caches["val"], splits["val"].labels) if "val" in caches else None
 
     torch.manual_seed(args.seed)
@@ -273,6 +305,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             max_steps=args.max_steps,
             clip_grad=args.clip_grad,
             progress=args.progress and info.is_main,
+            mask_weight=mask_weight,
         )
         stats["loss"] = dist.all_reduce_mean([stats["loss"]], device)[0]
         dist.average_buffers(model_without_ddp)

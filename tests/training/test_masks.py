@@ -1,0 +1,119 @@
+"""Lesion masks from the generator supervise the class activation maps (`fit --mask-loss`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pydicom
+import pytest
+import torch
+
+from ichviewer.core.labels import SUBTYPES
+from tests.training.test_train import _epochs, _fit
+from training.engine import MaskedSlices, MaskLoss, cell_targets, prepare_masked_batch
+from training.masks import build_mask_cache, mask_index, resize_bits
+from training.synthetic import synth
+
+
+def test_synth_writes_each_slices_mask_under_its_sop_uid(tmp_path):
+    synth(tmp_path, 2, seed=21, layout="series", size=64)
+    index = mask_index(tmp_path / "masks")
+    files = sorted(tmp_path.glob("000*/*.dcm"))
+    assert len(index) == len(files) > 0
+    labels = {}
+    for line in (tmp_path / "labels.csv").read_text().splitlines()[1:]:
+        ident, v = line.rsplit(",", 1)
+        labels[ident] = int(v)
+    for f in files:
+        uid = pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID
+        path, row = index[uid]
+        with np.load(path) as z:
+            m = z["masks"][row]
+        for bit, name in enumerate(SUBTYPES):  # the label says what the mask holds
+            assert bool(((m >> bit) & 1).any()) == bool(labels[f"ID_{uid}_{name}"])
+
+
+def test_shrinking_keeps_a_thin_lesion_and_its_subtype():
+    m = np.zeros((512, 512), np.uint8)
+    m[100:300, 250] = 1 << SUBTYPES.index("subdural")  # 1 px wide
+    m[400:420, 400:420] = 1 << SUBTYPES.index("epidural")
+    small = resize_bits(m, 128)
+    assert small.shape == (128, 128)
+    assert ((small >> SUBTYPES.index("subdural")) & 1)[25:75, 62:63].all()
+    assert ((small >> SUBTYPES.index("epidural")) & 1)[100:105, 100:105].all()
+    used = (1 << SUBTYPES.index("subdural")) | (1 << SUBTYPES.index("epidural"))
+    assert not (small & ~np.uint8(used)).any()  # no other subtype appears
+
+
+def test_mask_cache_follows_the_slice_order_and_marks_slices_without_masks(tmp_path):
+    from ichviewer.io import SliceRef
+
+    masks = np.zeros((2, 32, 32), np.uint8)
+    masks[1, 5, 5] = 4
+    from training.masks import write_study_masks
+
+    write_study_masks(tmp_path / "masks", "0000", ["1.2.3", "1.2.4"], masks)
+    index = mask_index(tmp_path / "masks")
+
+    def ref(uid: str) -> SliceRef:
+        return SliceRef(f"/x/{uid}.dcm", 0, sop_instance_uid=uid, rows=32, columns=32)
+
+    refs = [ref("1.2.4"), ref("9.9"), ref("1.2.3")]
+    cache = build_mask_cache(refs, index, 32, tmp_path / "cache", name="t")
+    assert cache.has.tolist() == [True, False, True]
+    arr = cache.open()
+    assert arr[0, 5, 5] == 4 and arr[0].sum() == 4 and not arr[1].any() and not arr[2].any()
+
+
+def test_cell_targets_mark_the_cell_holding_the_lesion():
+    planes = torch.zeros(1, 5, 64, 64)
+    planes[0, 3, 20, 40] = 1.0  # subarachnoid, one pixel
+    t = cell_targets(planes, (4, 4))
+    assert t.shape == (1, 6, 4, 4)
+    assert t[0, 3].nonzero().tolist() == [[1, 2]]
+    assert torch.equal(t[0, 5], t[0, 3]) and t[0, :3].sum() == 0
+
+
+def test_mask_loss_counts_only_rows_with_a_mask():
+    maps = torch.randn(2, 6, 4, 4)
+    t = torch.zeros(2, 6, 4, 4)
+    loss = MaskLoss()
+    one = loss(maps[:1], t[:1], torch.tensor([True]))
+    assert loss(maps, t, torch.tensor([True, False])).item() == pytest.approx(one.item())
+    assert loss(maps, t, torch.tensor([False, False])).item() == 0.0
+
+
+def test_masks_move_with_the_augmented_image(tmp_path):
+    x = torch.zeros(2, 3, 64, 64, dtype=torch.uint8)
+    x[:, :, 10:20, 30:40] = 255
+    m = torch.zeros(2, 64, 64, dtype=torch.uint8)
+    m[:, 10:20, 30:40] = 1
+    from ichviewer.ai.preprocess import PreprocessSpec
+
+    spec = PreprocessSpec(size=64, mean=(0.0,) * 3, std=(1.0,) * 3)
+    gen = torch.Generator().manual_seed(3)
+    inp, planes = prepare_masked_batch(x, m, spec, gen, {"rotate_deg": 15, "shift": 0.1})
+    bright = inp[:, 0] > 0.5
+    lesion = planes[:, 0] > 0.5
+    assert not torch.equal(bright[0], (x[0, 0] > 0))  # it did move ...
+    assert (bright == lesion).float().mean() > 0.99  # ... and the mask with it
+
+
+def test_fit_with_mask_loss_lowers_it_and_logs_it(tmp_path_factory, tmp_path):
+    root = tmp_path_factory.mktemp("masked")
+    synth(root / "train", 4, seed=21, layout="series", size=64)
+    synth(root / "test", 1, seed=22, layout="series", size=64)
+    folders = {"train": root / "train", "test": root / "test", "cache": root / "cache"}
+    _fit(folders, tmp_path, "--epochs", "3", "--lr", "3e-3", "--pool", "lse", "--mask-loss", "1")
+    mask_losses = [r["train"]["mask_loss"] for r in _epochs(tmp_path)]
+    assert len(mask_losses) == 3 and mask_losses[-1] < mask_losses[0]
+    state = torch.load(tmp_path / "checkpoint.pth", map_location="cpu", weights_only=True)
+    assert state["args"]["mask_loss"] == 1.0 and state["arch_kwargs"]["pool"] == "lse"
+
+
+def test_masked_dataset_refuses_a_mask_cache_of_another_length(tmp_path):
+    from training.cache import CacheFile
+    from training.masks import MaskCache
+
+    cache = CacheFile(tmp_path / "x.npy", "k", 3, 8)
+    with pytest.raises(ValueError, match="3 cached slices but 2 mask rows"):
+        MaskedSlices(cache, np.zeros((3, 6)), MaskCache(tmp_path / "m.npy", np.ones(2, bool)))
