@@ -96,6 +96,8 @@ def fit_argv(a: argparse.Namespace, work: Path) -> list[str]:
         ]
     if a.pool != "avg":
         argv += ["--pool", a.pool]
+    if a.mask_loss:
+        argv += ["--mask-loss", str(a.mask_loss)]
     if a.threads:
         argv += ["--threads", str(a.threads)]
     if not a.progress:

@@ -232,7 +232,7 @@ def bundled_parser(add_help: bool = True) -> argparse.ArgumentParser:
         default=str(REPO / "resources" / "model"),
         help="where the checkpoint, model_card.json, metrics.json and README.md go",
     )
-    p.add_argument("--studies", type=int, default=300, help="train+val studies (seed --train-seed)")
+    p.add_argument("--studies", type=int, default=500, help="train+val studies (seed --train-seed)")
     p.add_argument("--test-studies", type=int, default=60, help="test studies (seed --test-seed)")
     p.add_argument("--train-seed", type=int, default=TRAIN_SEED)
     p.add_argument("--test-seed", type=int, default=TEST_SEED)
@@ -244,7 +244,7 @@ def bundled_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "this size, so keeping it equal to --size labels only what the model can see",
     )
     p.add_argument("--size", type=int, default=160, help="model input size S")
-    p.add_argument("--epochs", type=int, default=14)
+    p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--arch", default="densenet")
@@ -257,7 +257,13 @@ def bundled_parser(add_help: bool = True) -> argparse.ArgumentParser:
         help="layers per dense block; three blocks (stride 16) give a 10 x 10 CAM at 160 px",
     )
     p.add_argument("--num-init-features", type=int, default=32)
-    p.add_argument("--pool", choices=("avg", "lse"), default="avg", help="global pool")
+    p.add_argument("--pool", choices=("avg", "lse"), default="lse", help="global pool")
+    p.add_argument(
+        "--mask-loss",
+        type=float,
+        default=1.0,
+        help="weight of the lesion-mask loss on the activation maps (fit --mask-loss; 0: off)",
+    )
     p.add_argument("--workers", type=int, default=2, help="synth processes")
     p.add_argument(
         "--loader-workers",
