@@ -164,6 +164,7 @@ def readme_text(card: dict[str, Any], metrics: dict[str, Any], command: str) -> 
             f"input {metrics['preprocess']['size']} px, {metrics['preprocess']['mode']} windows "
             "brain/subdural/bone",
             f"- Initialisation: {card.get('initialisation')}",
+            f"- Supervision: {card.get('supervision')}",
             f"- Data: {card.get('training_data')}",
             *split_lines,
             f"- Date: {card.get('date')}",

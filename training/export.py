@@ -65,6 +65,24 @@ def describe_data(fit_args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return f"DICOM folder {details['data']} with labels", details
 
 
+def supervision(fit_args: dict[str, Any], arch_kwargs: dict[str, Any]) -> str:
+    """How the network was taught, in a sentence for the card."""
+    pool = arch_kwargs.get("pool", "avg")
+    line = "slice labels (weighted BCE), " + (
+        "log-sum-exp pooling of each label's activation map"
+        if pool == "lse"
+        else "global average pooling"
+    )
+    weight = float(fit_args.get("mask_loss") or 0.0)
+    if weight > 0:
+        line += (
+            f", plus {weight:g} x a per-cell BCE of each label's activation map against the "
+            "generator's lesion masks (synthetic slices only; the heatmap is trained to sit "
+            "on the lesion)"
+        )
+    return line
+
+
 def build_card(
     state: dict[str, Any], metrics: dict[str, Any] | None, command: str, training_data: str | None
 ) -> dict[str, Any]:
@@ -88,6 +106,7 @@ def build_card(
         else "random (trained from scratch; no ImageNet weights were available offline)",
         "arch": state.get("arch"),
         "arch_kwargs": state.get("arch_kwargs"),
+        "supervision": supervision(fit_args, state.get("arch_kwargs") or {}),
         "epochs": int(state.get("epoch", -1)) + 1,
         "training_time_s": (metrics or {}).get("training_time_s"),
         "fit_args": {

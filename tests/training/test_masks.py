@@ -108,6 +108,14 @@ def test_fit_with_mask_loss_lowers_it_and_logs_it(tmp_path_factory, tmp_path):
     assert len(mask_losses) == 3 and mask_losses[-1] < mask_losses[0]
     state = torch.load(tmp_path / "checkpoint.pth", map_location="cpu", weights_only=True)
     assert state["args"]["mask_loss"] == 1.0 and state["arch_kwargs"]["pool"] == "lse"
+    from ichviewer.ai.checkpoint import load_checkpoint
+    from training import export
+
+    out = tmp_path / "masked.pt"
+    ck = str(tmp_path / "checkpoint.pth")
+    export.main(export.get_args_parser().parse_args(["--checkpoint", ck, "--out", str(out)]))
+    card = load_checkpoint(out).card  # the card says how the heatmap was taught
+    assert "log-sum-exp" in card["supervision"] and "lesion masks" in card["supervision"]
 
 
 def test_masked_dataset_refuses_a_mask_cache_of_another_length(tmp_path):

@@ -172,6 +172,7 @@ class TestEvalExport:
         assert card["splits"]["train"]["slices"] > 0
         assert card["metrics"]["test"]["weighted_log_loss"] == metrics["test"]["weighted_log_loss"]
         assert card["initialisation"].startswith("random")
+        assert card["supervision"] == "slice labels (weighted BCE), global average pooling"
 
         # the exported model scores a real decoded slice exactly as the trained one does
         model, spec, _ = evaluate.load_model(ck)
