@@ -145,9 +145,13 @@ def prepare_batch(
         return x.float()
     if aug is None or gen is None:
         return normalize(x, spec)
-    x01 = augment(x.float() / 255.0, gen, **aug)
-    mean = torch.tensor(spec.mean, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(spec.std, device=x.device).view(1, 3, 1, 1)
+    return _standardise(augment(x.float() / 255.0, gen, **aug), spec)
+
+
+def _standardise(x01: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
+    """[0, 1] windowed channels -> (x - mean) / std of the spec."""
+    mean = torch.tensor(spec.mean, device=x01.device).view(1, 3, 1, 1)
+    std = torch.tensor(spec.std, device=x01.device).view(1, 3, 1, 1)
     return (x01 - mean) / std
 
 
@@ -164,9 +168,7 @@ def prepare_masked_batch(
     if aug is None or gen is None:
         return normalize(x, spec), planes
     both = augment(torch.cat([x.float() / 255.0, planes], dim=1), gen, **aug)
-    mean = torch.tensor(spec.mean, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(spec.std, device=x.device).view(1, 3, 1, 1)
-    return (both[:, :3] - mean) / std, both[:, 3:]
+    return _standardise(both[:, :3], spec), both[:, 3:]
 
 
 # ----------------------------------------------------------------------------- loss, schedule
