@@ -101,16 +101,22 @@ class DenseNetCAM(nn.Module):
         ``pool="lse"`` the log-mean-exp of each label's map S_c plus its bias (in float32)."""
         if self.pool == "avg":
             return self.net.classifier(torch.flatten(F.adaptive_avg_pool2d(feats, 1), 1))
-        s = self.label_maps(feats, bias=False).flatten(2)
-        return torch.logsumexp(s, dim=2) - math.log(s.shape[2]) + self.net.classifier.bias.float()
+        return self._lse(self.label_maps(feats))
 
-    def label_maps(self, feats: torch.Tensor, bias: bool = True) -> torch.Tensor:
-        """(N, C, h, w) float32 maps S_c = sum_k w_ck F_k (+ b_c): each cell's logit, the
-        map the CAM shows (training can supervise it with lesion masks)."""
+    @staticmethod
+    def _lse(maps: torch.Tensor) -> torch.Tensor:
+        """log(mean_hw(exp(maps))); LSE_hw(S_c + b_c) == LSE_hw(S_c) + b_c, so pooling the
+        maps with their bias gives the logits."""
+        s = maps.flatten(2)
+        return torch.logsumexp(s, dim=2) - math.log(s.shape[2])
+
+    def label_maps(self, feats: torch.Tensor) -> torch.Tensor:
+        """(N, C, h, w) float32 maps S_c + b_c with S_c = sum_k w_ck F_k: each cell's logit,
+        the map the CAM shows (training can supervise it with lesion masks)."""
         fc = self.net.classifier
         with torch.autocast(feats.device.type, enabled=False):
             s = torch.einsum("ck,nkhw->nchw", fc.weight.float(), feats.float())
-            return s + fc.bias.float().view(1, -1, 1, 1) if bias else s
+            return s + fc.bias.float().view(1, -1, 1, 1)
 
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(logits, F) from one forward pass: the CAM and the probabilities share it."""
@@ -120,7 +126,11 @@ class DenseNetCAM(nn.Module):
     def forward(self, x: torch.Tensor, maps: bool = False) -> torch.Tensor | tuple:
         """Logits; with ``maps=True`` (logits, label_maps) from the same pass."""
         feats = self.features(x)
-        return (self.head(feats), self.label_maps(feats)) if maps else self.head(feats)
+        if not maps:
+            return self.head(feats)
+        label_maps = self.label_maps(feats)
+        logits = self._lse(label_maps) if self.pool == "lse" else self.head(feats)
+        return logits, label_maps
 
 
 def check_arch(arch: str, kwargs: dict[str, Any]) -> dict[str, Any]:

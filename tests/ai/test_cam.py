@@ -115,6 +115,9 @@ class TestLogSumExpPool:
             logits, feats = model.forward_features(x)
             s = torch.einsum("ck,nkhw->nchw", model.classifier.weight, feats).flatten(2)
             hand = torch.log(torch.exp(s.double()).mean(dim=2)) + model.classifier.bias.double()
+            with_maps, maps = model(x, maps=True)  # the training pass gives the same logits
+            torch.testing.assert_close(with_maps, logits)
+            torch.testing.assert_close(maps.flatten(2), s + model.classifier.bias.view(1, -1, 1))
         np.testing.assert_allclose(logits.numpy(), hand.numpy(), rtol=1e-5, atol=1e-5)
 
     def test_one_hot_cell_moves_the_score_far_more_than_the_average_does(self):
