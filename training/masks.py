@@ -22,7 +22,6 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 from numpy.lib.format import open_memmap
 
@@ -56,19 +55,18 @@ def mask_index(folder: str | os.PathLike[str]) -> dict[str, tuple[Path, int]]:
 
 
 def resize_bits(mask: np.ndarray, size: int) -> np.ndarray:
-    """(H, W) bitmask -> (size, size) bitmask, each bit resized as the image is
-    (ichviewer's resize_hu: area when shrinking, linear when enlarging); a pixel keeps a bit
-    when the lesion covers any of it, so a thin bleed does not vanish."""
+    """(H, W) bitmask -> (size, size) bitmask, each bit resized by the image's own resize
+    (ichviewer's resize_hu); a pixel keeps a bit when the lesion covers any of it, so a
+    thin bleed does not vanish."""
+    from ichviewer.ai.preprocess import resize_hu  # torch: only where fit needs it
+
     if mask.shape == (size, size):
         return mask.astype(np.uint8)
-    shrink = mask.shape[0] > size or mask.shape[1] > size
-    interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
     out = np.zeros((size, size), np.uint8)
     for bit in range(len(SUBTYPES)):
-        plane = ((mask >> bit) & 1).astype(np.float32)
+        plane = (mask >> bit) & 1
         if plane.any():
-            small = cv2.resize(plane, (size, size), interpolation=interp)
-            out |= (small > 0.01).astype(np.uint8) << bit
+            out |= (resize_hu(plane, size) > 0.01).astype(np.uint8) << bit
     return out
 
 
