@@ -73,14 +73,13 @@ def lesion_areas(masks: np.ndarray, spacing: float) -> np.ndarray:
     return out * spacing**2
 
 
-def detection_by_area(
-    labels: np.ndarray, probs: np.ndarray, areas: np.ndarray
-) -> dict[str, list[dict]]:
-    """Per label: AUC of all positives, then of the positives in each area bin, each against
-    every negative slice (None where a bin has no positives or there are no negatives)."""
+def detection_by_area(probs: np.ndarray, areas: np.ndarray) -> dict[str, list[dict]]:
+    """Per label: AUC of all positives (slices where the label has area), then of the
+    positives in each area bin, each against every negative slice (None where a bin has no
+    positives or there are no negatives)."""
     out: dict[str, list[dict]] = {}
     for j, lb in enumerate(LABELS):
-        y, p, a = labels[:, j] > 0, probs[:, j], areas[:, j]
+        y, p, a = areas[:, j] > 0, probs[:, j], areas[:, j]
         rows = [{"bin": "all", "positives": int(y.sum()), "auc": _auc(y, p)}]
         for lo, hi in AREA_BINS:
             sel = ~y | ((a >= lo) & (a < hi))
@@ -98,9 +97,8 @@ def detection_by_area(
 def _auc(y: np.ndarray, p: np.ndarray) -> float | None:
     from training.metrics import roc_auc
 
-    if y.all() or not y.any():
-        return None
-    return round(float(roc_auc(y.astype(np.uint8), p)), 4)
+    auc = roc_auc(y, p)  # NaN with one class only
+    return None if math.isnan(auc) else round(auc, 4)
 
 
 def localisation(results, masks, spacing: float, tol_mm: float) -> dict[str, list]:  # noqa: ANN001
@@ -138,14 +136,13 @@ def main(args: argparse.Namespace) -> dict:
         for k in range(args.studies):
             s = generate_study(args.seed, k, size=512)
             studies.append((s.hu_as_read(), s.masks, s.pixel_spacing))
-    probs, labels, areas = [], [], []
+    probs, areas = [], []
     for hu, masks, spacing in studies:
         results = predictor.predict(list(hu), want_cam=True)
         for lb, v in localisation(results, masks, spacing, args.tolerance_mm).items():
             rows[lb] += v
         probs.append(np.stack([r.probabilities for r in results]))
         areas.append(lesion_areas(masks, spacing))
-        labels.append(areas[-1] > 0)
     summary = {"model": predictor.name, "sha256": predictor.sha256[:16], "labels": {}}
     print(f"{'label':18s} slices  peak on lesion  hot mass near lesion")
     for lb in SUBTYPES:
@@ -160,9 +157,7 @@ def main(args: argparse.Namespace) -> dict:
             "hot_share": round(share, 3),
         }
         print(f"{lb:18s} {len(v):6d}  {hits:3d} ({hits / len(v):5.0%})     {share:5.0%}")
-    by_area = detection_by_area(
-        np.concatenate(labels), np.concatenate(probs), np.concatenate(areas)
-    )
+    by_area = detection_by_area(np.concatenate(probs), np.concatenate(areas))
     summary["auc_by_lesion_area"] = by_area
     print("\nROC AUC, positives binned by lesion area on the slice (n positives); all negatives")
     print(f"{'label':18s} " + "  ".join(f"{r['bin']:>16s}" for r in by_area["any"]))

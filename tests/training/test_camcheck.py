@@ -71,7 +71,7 @@ def test_detection_by_area_scores_small_and_large_lesions_apart():
     assert areas[3, 3] == 10 and areas[4, 3] == 300 and areas[4, 5] == 300 and areas[4, 0] == 0
     probs = np.zeros((5, 6))
     probs[:, 3] = probs[:, 5] = [0.1, 0.2, 0.3, 0.15, 0.9]
-    rows = {r["bin"]: r for r in detection_by_area(areas > 0, probs, areas)["subarachnoid"]}
+    rows = {r["bin"]: r for r in detection_by_area(probs, areas)["subarachnoid"]}
     # by hand: the small one outranks 1 of 3 negatives, the large one all 3
     assert rows["0-20 mm2"] == {"bin": "0-20 mm2", "positives": 1, "auc": round(1 / 3, 4)}
     assert rows[">=200 mm2"]["auc"] == 1.0
