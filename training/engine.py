@@ -1,4 +1,5 @@
-"""The pieces of one training step: datasets, augmentation, loss, schedule, the epoch loops.
+"""The pieces of one training step: datasets, loss, schedule, the epoch loops (batch
+preparation and augmentation are in training.augment).
 
 Shaped after torchvision's references/classification: ``train_one_epoch`` and ``evaluate``
 (under ``torch.inference_mode()``). Batches arrive as uint8 from the preprocessing cache and
@@ -20,10 +21,11 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ichviewer.ai.preprocess import PreprocessSpec, preprocess_array
-from ichviewer.core.labels import LABELS, RSNA_LOSS_WEIGHTS, SUBTYPES
+from ichviewer.core.labels import LABELS, RSNA_LOSS_WEIGHTS
 from ichviewer.errors import DicomReadError
 from ichviewer.io import SliceRef, decode_hu
 from ichviewer.io.pixels import AIR_HU
+from training.augment import prepare_batch, prepare_masked_batch
 from training.cache import CacheFile, normalize
 from training.masks import MaskCache
 
@@ -105,72 +107,6 @@ def to_input(x: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
     return normalize(x, spec) if x.dtype == torch.uint8 else x.float()
 
 
-# ----------------------------------------------------------------------------- augmentation
-
-
-def augment(
-    x: torch.Tensor,
-    gen: torch.Generator,
-    *,
-    rotate_deg: float = 10.0,
-    scale: float = 0.1,
-    shift: float = 0.06,
-    flip: bool = True,
-) -> torch.Tensor:
-    """Random plausible-anatomy affine per image on [0, 1] windowed channels (N, 3, S, S).
-
-    Small rotation, isotropic scale, shift, and a left-right flip (hemorrhage is not
-    lateralised in the labels). Outside the field of view is 0 = air in every window.
-    """
-    n = x.shape[0]
-    u = torch.rand(n, 5, generator=gen)  # params drawn on the CPU: same on any device
-    ang = (u[:, 0] * 2 - 1) * math.radians(rotate_deg)
-    s = 1.0 + (u[:, 1] * 2 - 1) * scale
-    tx = (u[:, 2] * 2 - 1) * shift * 2  # affine_grid works in [-1, 1]
-    ty = (u[:, 3] * 2 - 1) * shift * 2
-    fl = torch.where((u[:, 4] < 0.5) & flip, -1.0, 1.0)
-    cos, sin = torch.cos(ang) / s, torch.sin(ang) / s
-    theta = torch.stack(
-        [torch.stack([cos * fl, -sin, tx], 1), torch.stack([sin * fl, cos, ty], 1)], 1
-    ).to(x.device, x.dtype)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-
-
-def prepare_batch(
-    x: torch.Tensor, spec: PreprocessSpec, gen: torch.Generator | None, aug: dict[str, Any] | None
-) -> torch.Tensor:
-    """uint8 cache rows -> augmented (when asked), normalised float input."""
-    if x.dtype != torch.uint8:
-        return x.float()
-    if aug is None or gen is None:
-        return normalize(x, spec)
-    return _standardise(augment(x.float() / 255.0, gen, **aug), spec)
-
-
-def _standardise(x01: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
-    """[0, 1] windowed channels -> (x - mean) / std of the spec."""
-    mean = torch.tensor(spec.mean, device=x01.device).view(1, 3, 1, 1)
-    std = torch.tensor(spec.std, device=x01.device).view(1, 3, 1, 1)
-    return (x01 - mean) / std
-
-
-def prepare_masked_batch(
-    x: torch.Tensor,
-    masks: torch.Tensor,
-    spec: PreprocessSpec,
-    gen: torch.Generator | None,
-    aug: dict[str, Any] | None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Like :func:`prepare_batch`, and the lesion planes (N, 5, S, S) moved by the same
-    augmentation (the image's random draws are the same with or without masks)."""
-    planes = bits_to_planes(masks)
-    if aug is None or gen is None:
-        return normalize(x, spec), planes
-    both = augment(torch.cat([x.float() / 255.0, planes], dim=1), gen, **aug)
-    return _standardise(both[:, :3], spec), both[:, 3:]
-
-
 # ----------------------------------------------------------------------------- loss, schedule
 
 
@@ -191,12 +127,6 @@ class WeightedBCE(nn.Module):
             logits.float(), target.float(), reduction="none", pos_weight=self.pos_weight
         )
         return (bce * self.weights).sum(1).mean()
-
-
-def bits_to_planes(m: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, S, S) bitmasks -> float (N, 5, S, S) planes in SUBTYPES order."""
-    shifts = torch.arange(len(SUBTYPES), device=m.device, dtype=torch.uint8).view(1, -1, 1, 1)
-    return ((m.unsqueeze(1) >> shifts) & 1).float()
 
 
 def cell_targets(planes: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:

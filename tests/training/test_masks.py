@@ -9,7 +9,8 @@ import torch
 
 from ichviewer.core.labels import SUBTYPES
 from tests.training.test_train import _epochs, _fit
-from training.engine import MaskedSlices, MaskLoss, cell_targets, prepare_masked_batch
+from training.augment import prepare_masked_batch
+from training.engine import MaskedSlices, MaskLoss, cell_targets
 from training.masks import build_mask_cache, mask_index, resize_bits
 from training.synthetic import synth
 

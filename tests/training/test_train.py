@@ -14,7 +14,8 @@ from ichviewer.ai.preprocess import preprocess
 from ichviewer.core.labels import LABELS
 from ichviewer.io import decode_hu, scan
 from training import evaluate, export, train
-from training.engine import WeightedBCE, augment, balanced_weights, warmup_cosine
+from training.augment import augment
+from training.engine import WeightedBCE, balanced_weights, warmup_cosine
 from training.synthetic import synth
 
 TINY = [
