@@ -466,8 +466,8 @@ def synth(
 
     ``series``: out/<index>/0001.dcm ... + out/labels.csv. ``rsna``: out/stage_2_train/ID_*.dcm
     + out/stage_2_train.csv. Either way out/masks/<index>.npz holds each study's lesion
-    bitmasks by SOPInstanceUID (for ``fit --mask-loss``). Studies are independent, so ``workers`` processes give the same
-    files as one.
+    bitmasks by SOPInstanceUID (for ``fit --mask-loss``). Studies are independent, so
+    ``workers`` processes give the same files as one.
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
