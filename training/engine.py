@@ -240,7 +240,7 @@ def train_one_epoch(
     """One pass over ``loader``; returns mean loss, images/s and the last learning rate.
 
     With ``mask_weight`` > 0 and a loader of :class:`MaskedSlices`, the loss adds
-    ``mask_weight`` x :class:`~training.masks.MaskLoss` of the label maps."""
+    ``mask_weight`` x :class:`MaskLoss` of the label maps."""
     model.train()
     total, total_mask, n_seen, steps = 0.0, 0.0, 0, 0
     mask_loss = MaskLoss() if mask_weight > 0 else None
