@@ -35,28 +35,56 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--model", help="viewer checkpoint (default: the bundled model)")
     p.add_argument("--study", help="a study folder with masks.npz (default: the demo study) ...")
     p.add_argument("--seed", type=int, default=None, help="... or synthetic studies from this seed")
-    p.add_argument("--studies", type=int, default=10, help="how many with --seed")
+    p.add_argument(
+        "--data", help="... or a set written by `synth` (e.g. the bundled build's test split)"
+    )
+    p.add_argument(
+        "--studies", type=int, default=None, help="how many with --seed (10) or --data (all)"
+    )
     p.add_argument("--tolerance-mm", type=float, default=10.0, help="peak-to-lesion tolerance (mm)")
     return p
 
 
-def _demo(folder: Path):  # noqa: ANN202
-    """(HU volume, masks, pixel spacing) of a study folder holding masks.npz."""
+def _study(folder: Path, by_uid: dict[str, np.ndarray] | None = None):  # noqa: ANN202
+    """(HU volume, masks, pixel spacing) of a synthetic study folder; masks come from
+    ``by_uid`` (SOPInstanceUID -> bitmask) or from a masks.npz here or one level up."""
     from ichviewer.io import SeriesReader, scan
 
     series = scan([folder]).best_series()
     if series is None:
         raise SystemExit(f"{folder}: no image series")
-    npz = next(
-        (d / "masks.npz" for d in (folder, folder.parent) if (d / "masks.npz").is_file()), None
-    )
-    if npz is None:
-        raise SystemExit(f"{folder}: no masks.npz here or one level up (synthetic studies only)")
-    data = np.load(npz)
-    by_uid = dict(zip(map(str, data["sop_uids"]), data["masks"], strict=True))
+    if by_uid is None:
+        npz = next(
+            (d / "masks.npz" for d in (folder, folder.parent) if (d / "masks.npz").is_file()),
+            None,
+        )
+        if npz is None:
+            raise SystemExit(
+                f"{folder}: no masks.npz here or one level up (synthetic studies only)"
+            )
+        data = np.load(npz)
+        by_uid = dict(zip(map(str, data["sop_uids"]), data["masks"], strict=True))
+    missing = [Path(s.source).name for s in series.slices if s.sop_instance_uid not in by_uid]
+    if missing:
+        raise SystemExit(f"{folder}: no lesion mask for {len(missing)} slices ({missing[0]}, ...)")
     masks = np.stack([by_uid[s.sop_instance_uid] for s in series.slices])
     hu = SeriesReader(series).load_all()
     return hu, masks, float(series.pixel_spacing[0])
+
+
+def _data_set(root: Path, limit: int | None):  # noqa: ANN202
+    """The studies of a set written by ``synth`` (its masks/ folder), as :func:`_study`."""
+    from training.masks import MASKS_DIR
+
+    files = sorted((root / MASKS_DIR).glob("*.npz"))
+    if not files:
+        raise SystemExit(
+            f"{root}: no {MASKS_DIR}/*.npz (a set written by `python -m training synth`)"
+        )
+    for path in files[:limit]:
+        with np.load(path) as z:
+            by_uid = dict(zip(map(str, z["sop_uids"]), z["masks"], strict=True))
+        yield _study(root / path.stem, by_uid)
 
 
 #: Lesion area bins (mm^2 on the slice) of the detection table.
@@ -127,13 +155,15 @@ def main(args: argparse.Namespace) -> dict:
 
     predictor = Predictor(args.model or bundled_model_path())
     rows: dict[str, list] = {lb: [] for lb in SUBTYPES}
-    if args.seed is None:
-        studies = [_demo(Path(args.study) if args.study else demo_study_path())]
+    if args.data:
+        studies = _data_set(Path(args.data), args.studies)
+    elif args.seed is None:
+        studies = [_study(Path(args.study) if args.study else demo_study_path())]
     else:
         from training.synthetic import generate_study
 
         studies = []
-        for k in range(args.studies):
+        for k in range(args.studies or 10):
             s = generate_study(args.seed, k, size=512)
             studies.append((s.hu_as_read(), s.masks, s.pixel_spacing))
     probs, areas = [], []

@@ -77,3 +77,40 @@ def test_detection_by_area_scores_small_and_large_lesions_apart():
     assert rows[">=200 mm2"]["auc"] == 1.0
     assert rows["all"] == {"bin": "all", "positives": 2, "auc": round(2 / 3, 4)}
     assert rows["20-60 mm2"]["auc"] is None
+
+
+def test_data_set_scores_every_labelled_slice_of_a_synth_folder(tmp_path, capsys):
+    """`cam-check --data` reads a set written by `synth` (its masks/ by SOPInstanceUID): each
+    subtype is scored on exactly the slices labels.csv marks positive."""
+    import csv
+
+    from ichviewer.ai.checkpoint import save_checkpoint
+    from ichviewer.ai.preprocess import PreprocessSpec
+    from training.synthetic import synth
+
+    synth(tmp_path / "set", 2, seed=5, size=64)
+    positives: dict[str, int] = {}
+    with open(tmp_path / "set" / "labels.csv") as f:
+        for row in csv.DictReader(f):
+            label = row["ID"].rsplit("_", 1)[1]
+            positives[label] = positives.get(label, 0) + int(row["Label"])
+    ckpt = tmp_path / "tiny.pt"
+    spec = PreprocessSpec(size=64, mode="linear", mean=(0.5,) * 3, std=(0.5,) * 3)
+    save_checkpoint(ckpt, tiny_model(), spec, [0.5] * 6, {"name": "tiny"})
+    args = build_parser().parse_args(
+        ["cam-check", "--model", str(ckpt), "--data", str(tmp_path / "set")]
+    )
+    assert args.func(args) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    counts = {lb: v["slices"] for lb, v in summary["labels"].items()}
+    assert counts == {lb: n for lb, n in positives.items() if lb != "any" and n}
+    assert summary["auc_by_lesion_area"]["any"][0]["positives"] == positives["any"]
+
+
+def test_data_set_without_masks_is_refused_by_name(tmp_path):
+    import pytest
+
+    (tmp_path / "empty").mkdir()
+    args = build_parser().parse_args(["cam-check", "--data", str(tmp_path / "empty")])
+    with pytest.raises(SystemExit, match="empty.*masks"):
+        args.func(args)
