@@ -232,19 +232,22 @@ def bundled_parser(add_help: bool = True) -> argparse.ArgumentParser:
         default=str(REPO / "resources" / "model"),
         help="where the checkpoint, model_card.json, metrics.json and README.md go",
     )
-    p.add_argument("--studies", type=int, default=500, help="train+val studies (seed --train-seed)")
+    p.add_argument(
+        "--studies", type=int, default=1000, help="train+val studies (seed --train-seed)"
+    )
     p.add_argument("--test-studies", type=int, default=60, help="test studies (seed --test-seed)")
     p.add_argument("--train-seed", type=int, default=TRAIN_SEED)
     p.add_argument("--test-seed", type=int, default=TEST_SEED)
     p.add_argument(
         "--synth-size",
         type=int,
-        default=160,
-        help="generator image size; a slice is labelled when a lesion covers >= 3 pixels at "
-        "this size, so keeping it equal to --size labels only what the model can see",
+        default=192,
+        help="generator image size; a subtype is labelled on a slice when its blood covers "
+        ">= 5 mm^2 there (drawn at this size, capped at 384 px), so keeping it equal to --size "
+        "labels only what the model can see",
     )
-    p.add_argument("--size", type=int, default=160, help="model input size S")
-    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--size", type=int, default=192, help="model input size S")
+    p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--arch", default="densenet")
@@ -254,7 +257,7 @@ def bundled_parser(add_help: bool = True) -> argparse.ArgumentParser:
         type=int,
         nargs="+",
         default=[4, 8, 16],
-        help="layers per dense block; three blocks (stride 16) give a 10 x 10 CAM at 160 px",
+        help="layers per dense block; three blocks (stride 16) give a 12 x 12 CAM at 192 px",
     )
     p.add_argument("--num-init-features", type=int, default=32)
     p.add_argument("--pool", choices=("avg", "lse"), default="lse", help="global pool")
