@@ -113,6 +113,11 @@ def main() -> None:
         synth_s = time.perf_counter() - t
         data = load_labelled(root / "data", root / "cache")
         refs = [e.ref for e in data.entries]
+        if len(refs) // args.batch < 5:
+            raise SystemExit(
+                f"bench_train: {len(refs)} slices make {len(refs) // args.batch} batches of "
+                f"{args.batch}; timing needs at least 5 (raise --studies or lower --batch)"
+            )
         t = time.perf_counter()
         cache = build_cache(refs, spec, root / "cache", workers=2)
         cache_s = time.perf_counter() - t
