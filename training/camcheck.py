@@ -41,12 +41,20 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument(
         "--studies", type=int, default=None, help="how many with --seed (10) or --data (all)"
     )
+    p.add_argument(
+        "--worst",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also list the N lowest-scored positive and N highest-scored negative slices "
+        "for 'any', with each lesion's area and thickness (error analysis)",
+    )
     p.add_argument("--tolerance-mm", type=float, default=10.0, help="peak-to-lesion tolerance (mm)")
     return p
 
 
 def _study(folder: Path, by_uid: dict[str, np.ndarray] | None = None):  # noqa: ANN202
-    """(HU volume, masks, pixel spacing) of a synthetic study folder; masks come from
+    """(name, HU volume, masks, pixel spacing) of a synthetic study folder; masks come from
     ``by_uid`` (SOPInstanceUID -> bitmask) or from a masks.npz here or one level up."""
     from ichviewer.io import SeriesReader, scan
 
@@ -69,7 +77,7 @@ def _study(folder: Path, by_uid: dict[str, np.ndarray] | None = None):  # noqa: 
         raise SystemExit(f"{folder}: no lesion mask for {len(missing)} slices ({missing[0]}, ...)")
     masks = np.stack([by_uid[s.sop_instance_uid] for s in series.slices])
     hu = SeriesReader(series).load_all()
-    return hu, masks, float(series.pixel_spacing[0])
+    return folder.name, hu, masks, float(series.pixel_spacing[0])
 
 
 def _data_set(root: Path, limit: int | None):  # noqa: ANN202
@@ -122,6 +130,64 @@ def detection_by_area(probs: np.ndarray, areas: np.ndarray) -> dict[str, list[di
     return out
 
 
+def lesion_thickness(masks: np.ndarray, spacing: float) -> np.ndarray:
+    """(N, 6) thickness in mm of each label on each slice: the side of the largest square
+    of pixels that fits inside its blood (0 where absent; 'any': the union). A long sliver
+    can have a large area and still be one pixel thick, which area alone does not tell."""
+    n = len(masks)
+    out = np.zeros((n, len(LABELS)), np.float64)
+    for i, m in enumerate(masks):
+        for j in range(len(LABELS)):
+            blob = ((m > 0) if j == len(SUBTYPES) else (m >> j) & 1).astype(np.uint8)
+            k = 0  # eroding by a (k+1)-pixel square leaves blood <=> such a square fits
+            while cv2.erode(blob, np.ones((k + 1, k + 1), np.uint8), borderValue=0).any():
+                k += 1
+            out[i, j] = k
+    return out * spacing
+
+
+def worst_slices(
+    probs: np.ndarray, areas: np.ndarray, thick: np.ndarray, where: list, n: int
+) -> dict[str, list[dict]]:
+    """The ``n`` positive slices with the lowest p(any) and the ``n`` negative slices with
+    the highest, each with its study, 0-based slice, p(any) and, for positives, the area
+    (mm^2) and thickness (mm) of every subtype on it."""
+    y = areas[:, -1] > 0
+    pos, neg = np.flatnonzero(y), np.flatnonzero(~y)
+    low = pos[np.argsort(probs[pos, -1], kind="stable")][:n]
+    high = neg[np.argsort(-probs[neg, -1], kind="stable")][:n]
+
+    def row(i: int) -> dict:
+        r = {"study": where[i][0], "slice": where[i][1], "p_any": round(float(probs[i, -1]), 4)}
+        r["lesions"] = {
+            lb: {
+                "area_mm2": round(float(areas[i, j]), 1),
+                "thickness_mm": round(float(thick[i, j]), 1),
+            }
+            for j, lb in enumerate(SUBTYPES)
+            if areas[i, j] > 0
+        }
+        if not r["lesions"]:
+            j = int(np.argmax(probs[i, : len(SUBTYPES)]))
+            r["top_subtype"] = {SUBTYPES[j]: round(float(probs[i, j]), 4)}
+        return r
+
+    return {"missed_positives": [row(i) for i in low], "false_alarms": [row(i) for i in high]}
+
+
+def _print_worst(worst: dict[str, list[dict]]) -> None:
+    print("\nLowest-scored positive slices (p any; subtype area mm2 / thickness mm)")
+    for r in worst["missed_positives"]:
+        les = ", ".join(
+            f"{lb} {v['area_mm2']:g} / {v['thickness_mm']:g}" for lb, v in r["lesions"].items()
+        )
+        print(f"  {r['study']:>12s} slice {r['slice']:3d}  p {r['p_any']:.3f}  {les}")
+    print("Highest-scored negative slices (p any; highest subtype)")
+    for r in worst["false_alarms"]:
+        ((lb, v),) = r["top_subtype"].items()
+        print(f"  {r['study']:>12s} slice {r['slice']:3d}  p {r['p_any']:.3f}  {lb} {v:.3f}")
+
+
 def _auc(y: np.ndarray, p: np.ndarray) -> float | None:
     from training.metrics import roc_auc
 
@@ -165,14 +231,16 @@ def main(args: argparse.Namespace) -> dict:
         studies = []
         for k in range(args.studies or 10):
             s = generate_study(args.seed, k, size=512)
-            studies.append((s.hu_as_read(), s.masks, s.pixel_spacing))
-    probs, areas = [], []
-    for hu, masks, spacing in studies:
+            studies.append((f"seed {args.seed}/{k}", s.hu_as_read(), s.masks, s.pixel_spacing))
+    probs, areas, thick, where = [], [], [], []
+    for name, hu, masks, spacing in studies:
         results = predictor.predict(list(hu), want_cam=True)
         for lb, v in localisation(results, masks, spacing, args.tolerance_mm).items():
             rows[lb] += v
         probs.append(np.stack([r.probabilities for r in results]))
         areas.append(lesion_areas(masks, spacing))
+        thick.append(lesion_thickness(masks, spacing))
+        where += [(name, i) for i in range(len(masks))]
     summary = {"model": predictor.name, "sha256": predictor.sha256[:16], "labels": {}}
     print(f"{'label':18s} slices  peak on lesion  hot mass near lesion")
     for lb in SUBTYPES:
@@ -197,6 +265,11 @@ def main(args: argparse.Namespace) -> dict:
             for r in cells
         ]
         print(f"{lb:18s} " + "  ".join(f"{t:>16s}" for t in txt))
+    if args.worst:
+        summary["worst"] = worst_slices(
+            np.concatenate(probs), np.concatenate(areas), np.concatenate(thick), where, args.worst
+        )
+        _print_worst(summary["worst"])
     print(json.dumps(summary))
     return summary
 

@@ -114,3 +114,35 @@ def test_data_set_without_masks_is_refused_by_name(tmp_path):
     args = build_parser().parse_args(["cam-check", "--data", str(tmp_path / "empty")])
     with pytest.raises(SystemExit, match="empty.*masks"):
         args.func(args)
+
+
+def test_thickness_tells_a_long_sliver_from_a_blob_of_the_same_area():
+    from training.camcheck import lesion_thickness
+
+    masks = np.zeros((2, 40, 40), np.uint8)
+    masks[0, 5, 0:36] = 1 << 4  # subdural sliver: 36 px long, 1 px thick
+    masks[1, 10:16, 10:16] = 1 << 4  # 36 px square, 6 px across
+    areas, thick = lesion_areas(masks, spacing=0.5), lesion_thickness(masks, spacing=0.5)
+    assert areas[0, 4] == areas[1, 4] == 9.0  # same area (mm^2)...
+    assert thick[0, 4] == 0.5  # ...but the sliver is one 0.5 mm pixel thick
+    assert thick[1, 4] == 3.0  # and the square 6 pixels across
+    assert thick[0, 5] == thick[0, 4] and thick[0, 0] == 0
+
+
+def test_worst_lists_lowest_positives_and_highest_negatives_in_order():
+    from training.camcheck import worst_slices
+
+    areas = np.zeros((5, 6))
+    areas[[1, 3], 3] = areas[[1, 3], 5] = [30.0, 200.0]  # slices 1 and 3 hold SAH
+    probs = np.zeros((5, 6))
+    probs[:, 5] = [0.1, 0.05, 0.7, 0.9, 0.3]
+    probs[2, 0] = 0.6  # the top false alarm calls it epidural
+    thick = np.where(areas > 0, 2.0, 0.0)
+    where = [("s", i) for i in range(5)]
+    w = worst_slices(probs, areas, thick, where, 2)
+    assert [r["slice"] for r in w["missed_positives"]] == [1, 3]
+    assert w["missed_positives"][0]["lesions"] == {
+        "subarachnoid": {"area_mm2": 30.0, "thickness_mm": 2.0}
+    }
+    assert [r["slice"] for r in w["false_alarms"]] == [2, 4]
+    assert w["false_alarms"][0]["top_subtype"] == {"epidural": 0.6}
