@@ -1,14 +1,15 @@
 """``python -m training cam-check``: does the heatmap sit on the lesion, and which lesions
 does the model miss?
 
-For a synthetic study with its lesion masks (the demo study's ``masks.npz``, or studies
-generated from a seed), scores every slice with a checkpoint, and for every slice that
-holds a subtype reports whether the peak of that label's class activation map lies on the
-lesion (within ``--tolerance-mm`` of a lesion pixel), and what share of the map's mass
-above half its peak falls there. It also reports each label's ROC AUC with the positive
-slices binned by the lesion's area on the slice (every negative slice in each bin), which
-tells small-lesion misses from a model that is weak everywhere. Prints tables and one JSON
-line.
+For synthetic studies with their lesion masks (the demo study's ``masks.npz``, studies
+generated from a seed, or a set ``synth`` wrote, via its ``masks/``), scores every slice
+with a checkpoint, and for every slice that holds a subtype reports whether the peak of
+that label's class activation map lies on the lesion (within ``--tolerance-mm`` of a
+lesion pixel), and what share of the map's mass above half its peak falls there. It also
+reports each label's ROC AUC with the positive slices binned by the lesion's area on the
+slice (every negative slice in each bin), which tells small-lesion misses from a model
+that is weak everywhere; ``--worst N`` lists the missed positives and the false alarms
+themselves, with each lesion's area and thickness. Prints tables and one JSON line.
 """
 
 from __future__ import annotations
