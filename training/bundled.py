@@ -98,6 +98,8 @@ def fit_argv(a: argparse.Namespace, work: Path) -> list[str]:
         argv += ["--pool", a.pool]
     if a.mask_loss:
         argv += ["--mask-loss", str(a.mask_loss)]
+    if a.balanced:
+        argv += ["--balanced", str(a.balanced)]
     if a.threads:
         argv += ["--threads", str(a.threads)]
     if not a.progress:

@@ -267,6 +267,13 @@ def bundled_parser(add_help: bool = True) -> argparse.ArgumentParser:
         default=1.0,
         help="weight of the lesion-mask loss on the activation maps (fit --mask-loss; 0: off)",
     )
+    p.add_argument(
+        "--balanced",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="draw training slices so FRACTION have any=1 (fit --balanced; 0: as they come)",
+    )
     p.add_argument("--workers", type=int, default=2, help="synth processes")
     p.add_argument(
         "--loader-workers",

@@ -1,0 +1,38 @@
+"""`python -m training build-bundled`: the one documented command behind resources/model/."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from training import train
+from training.bundled import fit_argv
+from training.options import bundled_parser
+
+CARD = Path(__file__).resolve().parents[2] / "resources" / "model" / "model_card.json"
+
+
+def _fit_args(argv: list[str], work: Path):
+    return train.get_args_parser().parse_args(fit_argv(bundled_parser().parse_args(argv), work))
+
+
+def test_build_options_reach_fit(tmp_path):
+    args = _fit_args(["--size", "128", "--epochs", "3", "--balanced", "0.35"], tmp_path)
+    assert (args.size, args.epochs, args.balanced) == (128, 3, 0.35)
+    assert args.data == str(tmp_path / "train") and args.test_data == str(tmp_path / "test")
+    assert _fit_args([], tmp_path).balanced is None  # 0 = no balanced sampling
+
+
+@pytest.mark.skipif(not CARD.is_file(), reason="no bundled model card")
+def test_committed_model_is_what_the_documented_command_trains(tmp_path):
+    """README says `python -m training build-bundled` rebuilds the bundled model: the
+    card's command and every training setting must match that command's defaults."""
+    card = json.loads(CARD.read_text())
+    assert card["command"] == "python -m training build-bundled --no-progress"
+    want = train.args_to_plain(_fit_args(["--no-progress"], Path("/tmp/ichv-bundled")))
+    ignore = {"progress", "resume", "stop_after", "workers", "threads", "device", "imagenet"}
+    got = {k: v for k, v in card["fit_args"].items() if k not in ignore}
+    assert len(got) > 20 and got == {k: v for k, v in want.items() if k in got}
+    assert "not for diagnostic use" in json.dumps(card).lower()
