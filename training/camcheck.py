@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from ichviewer.core.labels import LABELS, SUBTYPES
+from training.masks import MASKS_DIR, read_study_masks
 
 logger = logging.getLogger("training")
 
@@ -71,8 +72,7 @@ def _study(folder: Path, by_uid: dict[str, np.ndarray] | None = None):  # noqa: 
             raise SystemExit(
                 f"{folder}: no masks.npz here or one level up (synthetic studies only)"
             )
-        data = np.load(npz)
-        by_uid = dict(zip(map(str, data["sop_uids"]), data["masks"], strict=True))
+        by_uid = read_study_masks(npz)
     missing = [Path(s.source).name for s in series.slices if s.sop_instance_uid not in by_uid]
     if missing:
         raise SystemExit(f"{folder}: no lesion mask for {len(missing)} slices ({missing[0]}, ...)")
@@ -83,17 +83,13 @@ def _study(folder: Path, by_uid: dict[str, np.ndarray] | None = None):  # noqa: 
 
 def _data_set(root: Path, limit: int | None):  # noqa: ANN202
     """The studies of a set written by ``synth`` (its masks/ folder), as :func:`_study`."""
-    from training.masks import MASKS_DIR
-
     files = sorted((root / MASKS_DIR).glob("*.npz"))
     if not files:
         raise SystemExit(
             f"{root}: no {MASKS_DIR}/*.npz (a set written by `python -m training synth`)"
         )
     for path in files[:limit]:
-        with np.load(path) as z:
-            by_uid = dict(zip(map(str, z["sop_uids"]), z["masks"], strict=True))
-        yield _study(root / path.stem, by_uid)
+        yield _study(root / path.stem, read_study_masks(path))
 
 
 #: Lesion area bins (mm^2 on the slice) of the detection table.
@@ -256,7 +252,8 @@ def main(args: argparse.Namespace) -> dict:
             "hot_share": round(share, 3),
         }
         print(f"{lb:18s} {len(v):6d}  {hits:3d} ({hits / len(v):5.0%})     {share:5.0%}")
-    by_area = detection_by_area(np.concatenate(probs), np.concatenate(areas))
+    probs, areas = np.concatenate(probs), np.concatenate(areas)
+    by_area = detection_by_area(probs, areas)
     summary["auc_by_lesion_area"] = by_area
     print("\nROC AUC, positives binned by lesion area on the slice (n positives); all negatives")
     print(f"{'label':18s} " + "  ".join(f"{r['bin']:>16s}" for r in by_area["any"]))
@@ -267,9 +264,7 @@ def main(args: argparse.Namespace) -> dict:
         ]
         print(f"{lb:18s} " + "  ".join(f"{t:>16s}" for t in txt))
     if args.worst:
-        summary["worst"] = worst_slices(
-            np.concatenate(probs), np.concatenate(areas), np.concatenate(thick), where, args.worst
-        )
+        summary["worst"] = worst_slices(probs, areas, np.concatenate(thick), where, args.worst)
         _print_worst(summary["worst"])
     print(json.dumps(summary))
     return summary

@@ -41,6 +41,12 @@ def write_study_masks(folder: Path, name: str, sop_uids: Sequence[str], masks: n
     return path
 
 
+def read_study_masks(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """SOPInstanceUID -> (H, W) bitmask of one file :func:`write_study_masks` wrote."""
+    with np.load(path) as z:
+        return dict(zip(map(str, z["sop_uids"]), z["masks"], strict=True))
+
+
 def mask_index(folder: str | os.PathLike[str]) -> dict[str, tuple[Path, int]]:
     """SOPInstanceUID -> (npz file, row) of every mask file in ``folder`` (empty if none)."""
     out: dict[str, tuple[Path, int]] = {}
