@@ -16,7 +16,8 @@ import cv2
 import numpy as np
 
 from ichviewer.core.labels import SUBTYPES
-from training.phantom import Ell, Head, SliceMaps, pair
+from training.anatomy import Ell, Head, pair
+from training.phantom import SliceMaps
 
 #: Bit of each subtype in the lesion bitmask (bit i = SUBTYPES[i]).
 BIT = {name: 1 << i for i, name in enumerate(SUBTYPES)}

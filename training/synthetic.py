@@ -26,6 +26,7 @@ import numpy as np
 
 from ichviewer.core.labels import LABELS, SUBTYPES
 from ichviewer.io.pixels import AIR_HU
+from training.anatomy import Head
 from training.lesions import (
     BIT,
     MIN_AREA_MM2,
@@ -35,7 +36,7 @@ from training.lesions import (
     sample_lookalikes,
 )
 from training.masks import MASKS_DIR, write_study_masks
-from training.phantom import AIR, Head, Phantom
+from training.phantom import AIR, Phantom
 from training.synth_io import LAYOUTS, image_ids, write_labels_csv, write_study
 
 log = logging.getLogger("training")
