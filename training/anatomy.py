@@ -85,14 +85,14 @@ class Head:
     @classmethod
     def sample(cls, rng: np.random.Generator) -> Head:
         b = rng.uniform(77, 88)
-        gm = rng.uniform(35, 40)
+        gm = rng.uniform(35, 42)
         # fmt: off
         return cls(
             A=b * rng.uniform(0.84, 0.98), B=b, H=rng.uniform(112, 130),
             t_lat=rng.uniform(3, 5), t_front=rng.uniform(5, 8.5), t_occ=rng.uniform(5.5, 9.5),
             t_top=rng.uniform(5, 8), t_base=rng.uniform(6, 10), scalp=rng.uniform(4, 7),
             vent=rng.uniform(0.75, 1.45), atrophy=rng.uniform(0, 1) ** 1.2,
-            egg=rng.uniform(0.03, 0.1), gm=gm, wm=gm - rng.uniform(7, 11),
+            egg=rng.uniform(0.03, 0.1), gm=gm, wm=gm - rng.uniform(6, 10),
             csf=rng.uniform(2, 8), cortical=rng.uniform(1400, 1800),
             diploe=rng.uniform(500, 850), gyrus_mm=rng.uniform(11, 15),
             frontal_sinus=rng.uniform(0, 1),

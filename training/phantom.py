@@ -312,3 +312,18 @@ class Phantom:
         hu[folia] = h.csf + 8
         vermis = cb & (np.abs(g.X) < 9) & (pf.cy < g.Y)
         hu[vermis & ~folia] = h.gm - 1
+
+
+def bone_glow(m: SliceMaps) -> np.ndarray:
+    """The skull's excess over soft tissue on this slice (HU, 0 off the skull): what
+    :func:`glow` spreads. Taken before lesions are painted, so blood never glows."""
+    return np.where(m.skull, np.clip(m.hu - 100.0, 0.0, None), 0.0).astype(np.float32)
+
+
+def glow(bone: np.ndarray, ps: float, amp: float, sigma_mm: float) -> np.ndarray:
+    """The scanner's glow around bone: a fraction ``amp`` of the skull's excess HU
+    (:func:`bone_glow`) spread by a Gaussian of ``sigma_mm`` (point-spread tail, scatter,
+    uncorrected beam hardening). On real head CT it lifts the brain next to the inner table
+    by some 10-15 HU at 3 mm, fading by 6 mm; without it a phantom teaches a network that
+    any bright rim inside the skull is a subdural."""
+    return amp * cv2.GaussianBlur(bone, (0, 0), sigma_mm / ps)

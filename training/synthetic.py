@@ -36,7 +36,7 @@ from training.lesions import (
     sample_lookalikes,
 )
 from training.masks import MASKS_DIR, write_study_masks
-from training.phantom import AIR, Phantom
+from training.phantom import AIR, Phantom, bone_glow, glow
 from training.synth_io import LAYOUTS, image_ids, write_labels_csv, write_study
 
 log = logging.getLogger("training")
@@ -49,6 +49,9 @@ DEMO_TYPES = ("epidural", "intraparenchymal", "intraventricular", "subarachnoid"
 DEMO_COMMAND = "python -m training synth --demo --out resources/demo"
 #: Sub-plane offsets averaged into each 5 mm slice (partial volume).
 PARTIAL_VOLUME_MM = (-1.25, 1.25)
+#: Glow around bone (training.phantom.glow): fraction and spread, drawn per study.
+GLOW_AMP = (0.06, 0.2)
+GLOW_SIGMA_MM = (2.0, 3.2)
 
 
 @dataclass
@@ -192,6 +195,8 @@ def _generate(
     outside = np.hypot(*np.meshgrid(c, c)) > fov / 2
     noise_hu = r_pose.uniform(2.5, 4.5)
     M = _head_to_image(tilt, shift, fov, work, size)
+    r_glow = np.random.default_rng([seed, index, 4])  # own stream: other draws unchanged
+    glow_args = (float(r_glow.uniform(*GLOW_AMP)), float(r_glow.uniform(*GLOW_SIGMA_MM)))
     for attempt in range(8):
         lesions = sample_lesions(r_les, head, phantom.parts, kinds, tilt)
         r_noise = np.random.default_rng([seed, index, 3])  # same noise whatever the lesions
@@ -201,13 +206,16 @@ def _generate(
             # Two sub-planes per slice: the 5 mm slab's partial volume softens what the
             # plane only grazes (vertex, skull base, lesion edges), as on a real scan.
             planes, bits = [], np.zeros((work, work), np.uint8)
+            bone = np.zeros((work, work), np.float32)
             for dz in PARTIAL_VOLUME_MM:
                 m = phantom.render(z + dz, i)
+                bone += bone_glow(m)
                 bits |= paint_lesions(m, lesions, head)
                 paint_lookalikes(m, look)
                 planes.append(m.hu)
             mean = sum(planes) / len(planes)
             _drop_bony(bits, mean, ps_work=fov / work)
+            mean += glow(bone / len(planes), fov / work, *glow_args)
             img = cv2.warpAffine(mean, M, (size, size), flags=cv2.INTER_LINEAR, borderValue=AIR)
             masks[i] = cv2.warpAffine(bits, M, (size, size), flags=cv2.INTER_NEAREST)
             img = np.where(hr_mask & (img < -500), hr_hu, img)

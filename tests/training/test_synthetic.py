@@ -192,6 +192,30 @@ class TestGenerateStudy:
             assert len(kinds) <= 3
             assert all(s.labels[:, LABELS.index(k)].any() for k in kinds)
 
+    def test_brain_next_to_the_skull_glows_as_on_real_ct(self, monkeypatch):
+        import training.synthetic as synthetic
+
+        with_glow = generate_study(5, 2, size=128, n_slices=10)
+        monkeypatch.setattr(synthetic, "GLOW_AMP", (0.0, 0.0))
+        without = generate_study(5, 2, size=128, n_slices=10)
+        # Same study otherwise: lesions, labels and masks do not move.
+        assert np.array_equal(with_glow.masks, without.masks)
+        assert np.array_equal(with_glow.labels, without.labels)
+        diff = with_glow.hu.astype(np.float32) - without.hu
+        assert diff.min() >= -1  # only ever brighter (1 HU of rounding)
+        ps = with_glow.pixel_spacing
+        near, far = [], []
+        for hu, d in zip(without.hu, diff, strict=True):
+            soft = ((hu > 0) & (hu < 100)).astype(np.uint8)  # brain and CSF, not bone
+            d_bone = (
+                np.minimum(cv2.distanceTransform((hu < 300).astype(np.uint8), cv2.DIST_L2, 5), 1e4)
+                * ps
+            )
+            near.append(d[(soft > 0) & (d_bone > 1.5) & (d_bone < 4.5)])
+            far.append(d[(soft > 0) & (d_bone > 25)])
+        assert np.median(np.concatenate(near)) >= 4  # real CT: some 10-15 HU at 3 mm
+        assert np.median(np.concatenate(far)) <= 1
+
     def test_unknown_subtype_is_refused(self):
         with pytest.raises(ValueError, match="chronic"):
             generate_study(0, size=64, n_slices=4, lesion_types=["chronic"])
