@@ -138,8 +138,10 @@ def readme_text(card: dict[str, Any], metrics: dict[str, Any], command: str) -> 
         )
     real = metrics.get("realct") or {}
     real_lines = [
-        f"- {k}: {v['flagged_any']} of {v['slices']} slices flagged 'any' "
-        f"(max p(any) {v['max_probability']['any']})"
+        f"- {k}: {v['flagged_any']} of {v['slices']} slices flagged 'any' at its threshold, "
+        f"{v.get('over_half_any', 'n/a')} with p(any) > 0.5 "
+        f"(median p(any) {(v.get('median_probability') or {}).get('any', 'n/a')}, "
+        f"max {v['max_probability']['any']})"
         for k, v in real.items()
     ]
     splits = metrics.get("splits") or {}

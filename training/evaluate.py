@@ -106,16 +106,22 @@ def score_folder(
 
 
 def flag_counts(p: np.ndarray, thresholds: dict[str, float]) -> dict[str, Any]:
-    """How many slices cross each label's threshold (and the largest probabilities)."""
+    """How many slices cross each label's threshold, how many score above 0.5 for 'any'
+    (a count that does not move with the threshold rule), and the median and largest
+    probabilities."""
     thr = np.array([thresholds[n] for n in LABELS])
     flagged = p >= thr
+
+    def stat(f: Any) -> dict[str, float | None]:
+        return {n: round(float(f(p[:, c])), 4) if len(p) else None for c, n in enumerate(LABELS)}
+
     return {
         "slices": int(len(p)),
         "flagged_any": int(flagged[:, -1].sum()) if len(p) else 0,
+        "over_half_any": int((p[:, -1] > 0.5).sum()) if len(p) else 0,
         "flagged_by_label": {n: int(flagged[:, c].sum()) for c, n in enumerate(LABELS)},
-        "max_probability": {
-            n: round(float(p[:, c].max()), 4) if len(p) else None for c, n in enumerate(LABELS)
-        },
+        "median_probability": stat(np.median),
+        "max_probability": stat(np.max),
     }
 
 

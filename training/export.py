@@ -122,6 +122,7 @@ def build_card(
         card["real_ct_check"] = (
             "; ".join(
                 f"{name}: {v['flagged_any']} of {v['slices']} slices flagged 'any'"
+                + (f", {v['over_half_any']} with p(any) > 0.5" if "over_half_any" in v else "")
                 for name, v in real.items()
             )
             + " (real head CT believed negative: every flag is a false alarm)"

@@ -125,3 +125,23 @@ class TestThresholds:
         for name in LABELS[:-1]:
             assert s["labels"][name]["operating_point"]["sensitivity"] >= 0.80
         assert s["weighted_log_loss"] == pytest.approx(weighted_log_loss(y, p))
+
+
+def test_real_ct_flag_counts_by_hand():
+    from training.evaluate import flag_counts
+
+    # Four real slices believed negative; 'any' in the last column.
+    p = np.zeros((4, 6))
+    p[:, -1] = [0.01, 0.03, 0.6, 0.9]
+    p[:, 4] = [0.0, 0.2, 0.7, 0.1]  # subdural
+    thr = dict.fromkeys(LABELS, 0.5) | {"any": 0.02}
+    c = flag_counts(p, thr)
+    assert c["slices"] == 4
+    assert c["flagged_any"] == 3  # 0.03, 0.6, 0.9 reach the low 'any' threshold ...
+    assert c["over_half_any"] == 2  # ... only two score above one half
+    assert c["flagged_by_label"]["subdural"] == 1
+    assert c["median_probability"]["any"] == pytest.approx(0.315)
+    assert c["max_probability"]["any"] == pytest.approx(0.9)
+    empty = flag_counts(np.zeros((0, 6)), thr)
+    assert empty["flagged_any"] == empty["over_half_any"] == 0
+    assert empty["median_probability"]["any"] is None
