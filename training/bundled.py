@@ -10,6 +10,7 @@ cores; pass a larger --studies / --size / --arch on a GPU.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import shlex
@@ -25,21 +26,36 @@ logger = logging.getLogger("training")
 __all__ = ["get_args_parser", "main"]
 
 
+#: The modules whose code decides every pixel and label of a synthetic set.
+GENERATOR_MODULES = ("anatomy", "phantom", "lesions", "synthetic", "synth_io")
+
+
+def generator_sha() -> str:
+    """Hash of the generator's source: a set written by other code is not reused."""
+    h = hashlib.sha256()
+    for name in GENERATOR_MODULES:
+        h.update((Path(__file__).parent / f"{name}.py").read_bytes())
+    return h.hexdigest()[:16]
+
+
 def _synth(out: Path, studies: int, seed: int, size: int, workers: int) -> None:
     from training.synthetic import synth
 
+    code = generator_sha()
     if (out / "labels.csv").is_file() and (out / "synth.json").is_file():
         doc = json.loads((out / "synth.json").read_text())
         same = (doc.get("seed"), doc.get("studies"), doc.get("size")) == (seed, studies, size)
-        if same and doc.get("masks"):
+        if same and doc.get("masks") and doc.get("generator_sha") == code:
             logger.info("reusing synthetic set %s", out)
             return
+        logger.info("%s was written with other settings or generator code: rewriting", out)
     t = time.time()
     synth(out, studies, seed, layout="series", size=size, workers=workers)
     (out / "synth.json").write_text(
         json.dumps(
             {
                 "generator": "training.synthetic",
+                "generator_sha": code,
                 "seed": seed,
                 "studies": studies,
                 "size": size,

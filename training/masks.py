@@ -27,6 +27,7 @@ from numpy.lib.format import open_memmap
 
 from ichviewer.core.labels import SUBTYPES
 from ichviewer.io import SliceRef
+from training.cache import file_stamp
 
 logger = logging.getLogger("training")
 
@@ -96,9 +97,14 @@ def build_mask_cache(
 ) -> MaskCache:
     """Masks of ``refs`` at ``size`` (rows without a mask are zero and ``has`` False)."""
     h = hashlib.sha256(f"masks-v1-{size}".encode())
+    stamps: dict[Path, str] = {}
     for r in refs:
         src = index.get(r.sop_instance_uid)
-        h.update(f"{r.sop_instance_uid}\0{src[0] if src else ''}\n".encode())
+        if src and src[0] not in stamps:
+            stamps[src[0]] = file_stamp(src[0])  # rewritten masks get a new cache
+        h.update(
+            f"{r.sop_instance_uid}\0{src[0] if src else ''}\0{stamps.get(src[0]) if src else ''}\n".encode()
+        )
     key = h.hexdigest()[:20]
     cache_dir = Path(cache_dir)
     npy = cache_dir / f"masks-{name}-{size}-{key}.npy"

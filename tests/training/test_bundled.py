@@ -36,3 +36,28 @@ def test_committed_model_is_what_the_documented_command_trains(tmp_path):
     got = {k: v for k, v in card["fit_args"].items() if k not in ignore}
     assert len(got) > 20 and got == {k: v for k, v in want.items() if k in got}
     assert "not for diagnostic use" in json.dumps(card).lower()
+
+
+def test_a_synthetic_set_is_reused_only_when_written_by_the_same_generator(tmp_path, monkeypatch):
+    import training.synthetic as synthetic
+    from training import bundled
+
+    calls = []
+
+    def fake_synth(out, studies, seed, **kw):
+        calls.append(seed)
+        (out / "labels.csv").parent.mkdir(parents=True, exist_ok=True)
+        (out / "labels.csv").write_text("ID,Label\n")
+
+    monkeypatch.setattr(synthetic, "synth", fake_synth)
+    out = tmp_path / "train"
+    bundled._synth(out, 2, 7, 64, 1)
+    bundled._synth(out, 2, 7, 64, 1)  # same settings, same generator code: reused
+    assert calls == [7]
+    bundled._synth(out, 3, 7, 64, 1)  # other settings
+    assert calls == [7, 7]
+    # The generator's code changed (e.g. a new tissue model) with the same seed and size.
+    monkeypatch.setattr(bundled, "generator_sha", lambda: "0123456789abcdef")
+    bundled._synth(out, 3, 7, 64, 1)
+    assert calls == [7, 7, 7]
+    assert json.loads((out / "synth.json").read_text())["generator_sha"] == "0123456789abcdef"
