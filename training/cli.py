@@ -49,7 +49,8 @@ def register_synth(subparsers: Any) -> None:
 
 
 def _run_synth(args: argparse.Namespace) -> int:
-    from training.synthetic import make_demo, synth
+    from training.demo import make_demo
+    from training.synthetic import synth
 
     if args.demo:
         out = args.out or Path("resources/demo")

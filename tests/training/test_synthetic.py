@@ -15,8 +15,8 @@ import pytest
 from pydicom.pixels import apply_modality_lut
 
 from ichviewer.core.labels import LABELS, SUBTYPES
+from training.demo import DEMO_COMMAND
 from training.synthetic import (
-    DEMO_COMMAND,
     SyntheticStudy,
     generate_study,
     image_ids,
