@@ -29,6 +29,7 @@ import numpy as np
 from ichviewer.core.labels import LABELS
 from ichviewer.io import SliceRef, scan
 from ichviewer.io.model import PixelLayout
+from training.cache import file_stamp
 from training.label_csv import (
     LabelTable,
     find_labels_csv,
@@ -91,8 +92,7 @@ def _fingerprint(root: Path) -> tuple[str, int]:
         dirnames.sort()
         for name in sorted(filenames):
             p = os.path.join(dirpath, name)
-            st = os.stat(p)
-            h.update(f"{os.path.relpath(p, root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            h.update(f"{os.path.relpath(p, root)}\0{file_stamp(p)}\n".encode())
             n += 1
     return h.hexdigest()[:20], n
 

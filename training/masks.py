@@ -97,14 +97,13 @@ def build_mask_cache(
 ) -> MaskCache:
     """Masks of ``refs`` at ``size`` (rows without a mask are zero and ``has`` False)."""
     h = hashlib.sha256(f"masks-v1-{size}".encode())
-    stamps: dict[Path, str] = {}
+    stamps: dict[Path, str] = {}  # one stat per study file: rewritten masks get a new cache
     for r in refs:
         src = index.get(r.sop_instance_uid)
-        if src and src[0] not in stamps:
-            stamps[src[0]] = file_stamp(src[0])  # rewritten masks get a new cache
-        h.update(
-            f"{r.sop_instance_uid}\0{src[0] if src else ''}\0{stamps.get(src[0]) if src else ''}\n".encode()
-        )
+        path = src[0] if src else None
+        if path is not None and path not in stamps:
+            stamps[path] = file_stamp(path)
+        h.update(f"{r.sop_instance_uid}\0{path or ''}\0{stamps.get(path, '')}\n".encode())
     key = h.hexdigest()[:20]
     cache_dir = Path(cache_dir)
     npy = cache_dir / f"masks-{name}-{size}-{key}.npy"

@@ -145,9 +145,9 @@ def main(args: argparse.Namespace) -> Path:
             normal = [
                 (hu, small.pixel_spacing)
                 for hu, y in zip(small.hu, small.labels[:, -1], strict=True)
-                if not y
+                if not y  # slices without blood: the rim of a normal head
             ]
-            rim[name] = _rim_row([(hu.astype(np.float32), ps) for hu, ps in normal], args.rim_size)
+            rim[name] = _rim_row(normal, args.rim_size)
     for folder in args.real:
         found = scan([folder])
         best = found.best_series()
