@@ -4,6 +4,12 @@ The file is a ``torch.save`` of plain types only (dicts, lists, str, int, float,
 is read with ``torch.load(..., weights_only=True)`` and nothing else: a file that asks the
 unpickler to import or call anything is refused as unsafe before any of it runs. Every
 refusal is a :class:`~ichviewer.errors.ModelLoadError` naming the file and what is wrong.
+
+Version 2 adds an optional ``slice_context`` entry (:mod:`ichviewer.core.slice_context`):
+the series-context stage the viewer applies to the network's per-slice probabilities. Its
+``thresholds`` are then the operating points of the revised probabilities (what every screen
+and report shows); the network's own are kept in ``slice_context["slice_thresholds"]``.
+Files without the stage are written as version 1, which earlier viewers read as before.
 """
 
 from __future__ import annotations
@@ -27,13 +33,16 @@ from torch import nn
 from ichviewer.ai.network import DenseNetCAM, build_model, check_arch
 from ichviewer.ai.preprocess import PreprocessSpec
 from ichviewer.core.labels import LABELS
+from ichviewer.core.slice_context import SliceContext
 from ichviewer.errors import ModelLoadError
 from ichviewer.paths import atomic_write_bytes
 
 logger = logging.getLogger("ichviewer.ai")
 
 FORMAT_NAME = "ichviewer-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions this reader accepts: 1 (no series context) and 2 (optional ``slice_context``).
+READABLE_VERSIONS = (1, 2)
 REQUIRED_KEYS: tuple[str, ...] = (
     "format",
     "version",
@@ -76,6 +85,10 @@ class LoadedCheckpoint:
     #: where ``thresholds`` came from: "checkpoint", or "site config <file>" when a
     #: reading room's policy replaced some of them (see ichviewer.site_config)
     threshold_source: str = "checkpoint"
+    #: the series-context stage (None: probabilities are the network's, slice by slice)
+    context: SliceContext | None = None
+    #: the network's own thresholds when ``context`` is set (for information)
+    slice_thresholds: dict[str, float] | None = None
 
     @property
     def threshold_array(self) -> np.ndarray:
@@ -199,12 +212,16 @@ def save_checkpoint(
     *,
     arch: str | None = None,
     arch_kwargs: Mapping[str, Any] | None = None,
+    slice_context: SliceContext | None = None,
+    slice_thresholds: Mapping[str, float] | Sequence[float] | np.ndarray | None = None,
 ) -> str:
     """Write a checkpoint atomically and return its SHA-256.
 
     ``model`` is a :class:`DenseNetCAM` (arch and kwargs taken from it) or a bare torchvision
     DenseNet (then pass ``arch`` and ``arch_kwargs``). ``card`` is merged over
-    :func:`model_card`; its ``intended_use`` must say "not for diagnostic use".
+    :func:`model_card`; its ``intended_use`` must say "not for diagnostic use". With
+    ``slice_context``, ``thresholds`` apply to its revised probabilities and
+    ``slice_thresholds`` (required then) are the network's own.
     """
     if isinstance(model, DenseNetCAM):
         arch = arch or model.arch
@@ -223,7 +240,7 @@ def save_checkpoint(
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in net.state_dict().items()}
     payload = {
         "format": FORMAT_NAME,
-        "version": FORMAT_VERSION,
+        "version": 1 if slice_context is None else FORMAT_VERSION,
         "arch": arch,
         "arch_kwargs": kwargs,
         "labels": list(LABELS),
@@ -232,6 +249,13 @@ def save_checkpoint(
         "thresholds": _thresholds_dict(thresholds),
         "card": full_card,
     }
+    if slice_context is not None:
+        if slice_thresholds is None:
+            raise ValueError("slice_thresholds (the network's own) are required with slice_context")
+        payload["slice_context"] = {
+            **slice_context.to_dict(),
+            "slice_thresholds": _thresholds_dict(slice_thresholds),
+        }
     buf = io.BytesIO()
     torch.save(payload, buf)
     data = buf.getvalue()
@@ -303,6 +327,27 @@ def _parse_thresholds(name: str, value: Any) -> dict[str, float]:
         raise ModelLoadError(f"{name}: thresholds are invalid: {exc}") from None
 
 
+def _parse_context(
+    name: str, obj: Mapping[str, Any]
+) -> tuple[SliceContext | None, dict[str, float] | None]:
+    raw = obj.get("slice_context")
+    if raw is None:
+        return None, None
+    if obj.get("version") == 1:
+        raise ModelLoadError(f"{name}: slice_context needs checkpoint version 2, file says 1")
+    try:
+        context = SliceContext.from_dict(raw)
+    except ValueError as exc:
+        raise ModelLoadError(f"{name}: {exc}") from None
+    if "slice_thresholds" not in raw:
+        raise ModelLoadError(f"{name}: slice_context lacks slice_thresholds")
+    try:
+        slice_thr = _thresholds_dict(raw["slice_thresholds"])
+    except (TypeError, ValueError) as exc:
+        raise ModelLoadError(f"{name}: slice_context slice_thresholds are invalid: {exc}") from None
+    return context, slice_thr
+
+
 def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
     """Read and validate a checkpoint; the model comes back in eval mode on the CPU."""
     path = Path(path)
@@ -327,10 +372,10 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
         )
     if obj["format"] != FORMAT_NAME:
         raise ModelLoadError(f"{name}: format is {obj['format']!r}, expected {FORMAT_NAME!r}")
-    if obj.get("version") != FORMAT_VERSION:
+    if obj.get("version") not in READABLE_VERSIONS:
         raise ModelLoadError(
             f"{name}: unsupported checkpoint version {obj.get('version')!r} "
-            f"(this viewer reads version {FORMAT_VERSION})"
+            f"(this viewer reads versions {', '.join(map(str, READABLE_VERSIONS))})"
         )
     missing = [k for k in REQUIRED_KEYS if k not in obj]
     if missing:
@@ -355,6 +400,7 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
     model.net.load_state_dict(state, strict=True)
     model.eval()
     thresholds = _parse_thresholds(name, obj["thresholds"])
+    context, slice_thresholds = _parse_context(name, obj)
     card = obj["card"]
     if not isinstance(card, Mapping):
         raise ModelLoadError(f"{name}: card must be a dict, got {type(card).__name__}")
@@ -374,4 +420,6 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
         path=path,
         arch=arch,
         arch_kwargs=dict(kwargs),
+        context=context,
+        slice_thresholds=slice_thresholds,
     )

@@ -123,6 +123,7 @@ class Predictor:
         self.spec: PreprocessSpec = checkpoint.spec
         self.labels = checkpoint.labels
         self.thresholds = checkpoint.threshold_array
+        self.context = checkpoint.context
         self.sha256 = checkpoint.sha256
         self.name = checkpoint.name
         self.batch_size = int(batch_size)
@@ -231,6 +232,15 @@ class Predictor:
         """One slice (the one on screen)."""
         return self.predict([hu_slice], want_cam=want_cam)[0]
 
+    def in_series(self, probabilities: np.ndarray, positions_mm: Sequence[float]) -> np.ndarray:
+        """The probabilities to show and flag for one series: the checkpoint's series-context
+        stage over the network's per-slice ones (N, 6; NaN rows: not scored), or the
+        per-slice ones unchanged when the checkpoint has no such stage."""
+        p = np.asarray(probabilities, dtype=np.float32)
+        if self.context is None:
+            return p.copy()
+        return self.context.apply(p, positions_mm)
+
     def flagged_labels(self, probabilities: np.ndarray) -> list[str]:
         """Labels at or above their operating threshold."""
         return [
@@ -248,4 +258,5 @@ class Predictor:
             "threads": self.threads,
             "batch_size": self.batch_size,
             "input_size": self.spec.size,
+            "series_context_mm": None if self.context is None else list(self.context.distances_mm),
         }

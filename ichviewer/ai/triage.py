@@ -112,27 +112,36 @@ def _round(p: float) -> float:
 def series_report(
     series: SeriesInfo, results: dict[int, SliceResult], predictor: Predictor
 ) -> dict[str, Any]:
-    """One ``studies[]`` entry: a scored series with per-slice probabilities and flags."""
+    """One ``studies[]`` entry: a scored series with per-slice probabilities and flags.
+
+    ``probabilities`` are what the viewer shows: with the checkpoint's series-context stage
+    applied over the scored slices; ``slice_probabilities`` (only when the stage exists)
+    are the network's on the slice alone.
+    """
+    raw = np.full((series.n_slices, len(LABELS)), np.nan, dtype=np.float32)
+    for i, res in results.items():
+        raw[i] = res.probabilities
+    shown = predictor.in_series(raw, [ref.position_mm for ref in series.slices])
     slices, flagged, probs = [], [], []
     for i, ref in enumerate(series.slices):
-        res = results.get(i)
-        if res is None:
+        if i not in results:
             continue
-        labels = predictor.flagged_labels(res.probabilities)
+        labels = predictor.flagged_labels(shown[i])
         if labels:
             flagged.append(ref.sop_instance_uid)
-        probs.append(res.probabilities)
-        slices.append(
-            {
-                "sop_instance_uid": ref.sop_instance_uid,
-                "position_mm": round(float(ref.position_mm), 4),
-                "instance_number": ref.instance_number,
-                "probabilities": {
-                    lb: _round(p) for lb, p in zip(LABELS, res.probabilities, strict=True)
-                },
-                "flagged_labels": labels,
+        probs.append(shown[i])
+        entry = {
+            "sop_instance_uid": ref.sop_instance_uid,
+            "position_mm": round(float(ref.position_mm), 4),
+            "instance_number": ref.instance_number,
+            "probabilities": {lb: _round(p) for lb, p in zip(LABELS, shown[i], strict=True)},
+            "flagged_labels": labels,
+        }
+        if predictor.context is not None:
+            entry["slice_probabilities"] = {
+                lb: _round(p) for lb, p in zip(LABELS, raw[i], strict=True)
             }
-        )
+        slices.append(entry)
     peak = np.max(probs, axis=0) if probs else np.zeros(len(LABELS))
     return {
         "study_instance_uid": series.study_instance_uid,
@@ -295,7 +304,9 @@ def self_test(
     except IchViewerError as exc:
         _say(f"self-test failed: {exc}")
         return 1
-    probs = np.stack([r.probabilities for r in results])
+    probs = predictor.in_series(
+        np.stack([r.probabilities for r in results]), [ref.position_mm for ref in series.slices]
+    )
     summary = {
         "ok": True,
         "n_slices": len(results),

@@ -8,6 +8,11 @@ priority when the user scrolls, a new series or model cancels it. Every job carr
 request id; results of replaced requests are dropped here (napari's layer slicer does the
 same). Widgets never see a worker: they read :attr:`probabilities` and :meth:`cam` when the
 signals say something changed.
+
+:attr:`slice_probabilities` are the network's, slice by slice, as scored (and cached);
+:attr:`probabilities` are what every widget shows and flags: the checkpoint's series-context
+stage over them (ichviewer.core.slice_context), recomputed whenever a slice is scored, so a
+slice's value settles once its neighbours are in.
 """
 
 from __future__ import annotations
@@ -81,7 +86,8 @@ class AIController(CamMixin, QtCore.QObject):
         self._load_user = False
         # The open series.
         self.reader: SeriesReader | None = None
-        self.probabilities = np.zeros((0, len(LABELS)), dtype=np.float32)
+        self.slice_probabilities = np.zeros((0, len(LABELS)), dtype=np.float32)
+        self._shown: np.ndarray | None = None
         self.n_from_cache = 0
         self.stale_dropped = 0
         self._want_scoring = False
@@ -177,6 +183,7 @@ class AIController(CamMixin, QtCore.QObject):
             return
         changed = self.info is None or out.info.sha256 != self.info.sha256
         self.predictor, self.info = out.predictor, out.info
+        self._shown = None
         self.state, self.message = "ready", ""
         if self._load_user:
             self._model_path = Path(out.info.path) if out.info.path else self._model_path
@@ -206,7 +213,10 @@ class AIController(CamMixin, QtCore.QObject):
         """A series is on screen; score it (slice ``index`` first) when ``score``."""
         self.close_series()
         self.reader = reader
-        self.probabilities = np.full((reader.series.n_slices, len(LABELS)), np.nan, np.float32)
+        self.slice_probabilities = np.full(
+            (reader.series.n_slices, len(LABELS)), np.nan, np.float32
+        )
+        self._shown = None
         self._focus = index
         self._schedule_emit()
         if score:
@@ -223,7 +233,8 @@ class AIController(CamMixin, QtCore.QObject):
         self._want_scoring = False
         self.scoring_done = False
         self.n_from_cache = 0
-        self.probabilities = np.zeros((0, len(LABELS)), dtype=np.float32)
+        self.slice_probabilities = np.zeros((0, len(LABELS)), dtype=np.float32)
+        self._shown = None
         self._schedule_emit()
 
     def score(self) -> None:
@@ -243,7 +254,8 @@ class AIController(CamMixin, QtCore.QObject):
         self._cams.clear()
         self._cam_rid = self._next_id()
         self._cam_running = None
-        self.probabilities[:] = np.nan
+        self.slice_probabilities[:] = np.nan
+        self._shown = None
         self.scoring_done = False
         self.n_from_cache = 0
         self._schedule_emit()
@@ -275,7 +287,8 @@ class AIController(CamMixin, QtCore.QObject):
         todo = [
             i
             for i in range(len(uids))
-            if np.isnan(self.probabilities[i]).any() and (reader.loaded[i] or not self._only_loaded)
+            if np.isnan(self.slice_probabilities[i]).any()
+            and (reader.loaded[i] or not self._only_loaded)
         ]
         order = sorted(todo, key=lambda i: (abs(i - self._focus), i < self._focus))
         self._scoring = ScoringJob(
@@ -305,7 +318,8 @@ class AIController(CamMixin, QtCore.QObject):
         if rid != self._scoring_rid or self.reader is None:
             self.stale_dropped += 1
             return
-        self.probabilities[p.index] = p.probabilities
+        self.slice_probabilities[p.index] = p.probabilities
+        self._shown = None
         self.n_from_cache += int(p.from_cache)
         self._schedule_emit()
 
@@ -331,8 +345,41 @@ class AIController(CamMixin, QtCore.QObject):
         return self._scoring is not None
 
     @property
+    def probabilities(self) -> np.ndarray:
+        """(N, 6) float32 of the open series as shown and flagged (NaN rows: not scored):
+        the model's series-context stage over :attr:`slice_probabilities`, or those as they
+        are for a model without one."""
+        if self._shown is None:
+            raw = self.slice_probabilities
+            if self.predictor is None or self.reader is None or not len(raw):
+                self._shown = raw.copy()
+            else:
+                pos = [ref.position_mm for ref in self.reader.series.slices]
+                self._shown = self.predictor.in_series(raw, pos)
+        return self._shown
+
+    @property
     def n_scored(self) -> int:
-        return int((~np.isnan(self.probabilities).any(axis=1)).sum())
+        return int((~np.isnan(self.slice_probabilities).any(axis=1)).sum())
+
+    def slice_probabilities_at(self, index: int) -> np.ndarray | None:
+        """The network's float32[6] for slice ``index`` alone, or None when not scored."""
+        if not 0 <= index < len(self.slice_probabilities):
+            return None
+        p = self.slice_probabilities[index]
+        return None if np.isnan(p).any() else p.copy()
+
+    def context_pending(self, index: int) -> bool:
+        """True while a slice within the series-context reach of ``index`` is unscored (its
+        shown probability may still move)."""
+        if self.info is None or not self.info.context_mm or self.reader is None:
+            return False
+        reach = max(self.info.context_mm)
+        pos = np.array([ref.position_mm for ref in self.reader.series.slices], dtype=np.float64)
+        if not 0 <= index < len(pos):
+            return False
+        near = np.abs(pos - pos[index]) <= reach + 1e-6
+        return bool(np.isnan(self.slice_probabilities[near]).any())
 
     def probabilities_at(self, index: int) -> np.ndarray | None:
         """float32[6] of slice ``index``, or None when not scored (yet)."""
@@ -354,7 +401,7 @@ class AIController(CamMixin, QtCore.QObject):
     def flush(self) -> None:
         """Tell the widgets about new scores now (instead of at the next timer tick)."""
         self._emit_timer.stop()
-        total = len(self.probabilities)
+        total = len(self.slice_probabilities)
         self.scores_changed.emit()
         self.progress_changed.emit(self.n_scored, total)
 
@@ -369,7 +416,7 @@ class AIController(CamMixin, QtCore.QObject):
             "state": self.state,
             "model": None if self.info is None else self.info.name,
             "scored": self.n_scored,
-            "total": len(self.probabilities),
+            "total": len(self.slice_probabilities),
             "from_cache": self.n_from_cache,
         }
 

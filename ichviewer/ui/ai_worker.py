@@ -51,6 +51,8 @@ class ModelInfo:
     arch: str = ""
     runtime: dict[str, Any] = field(default_factory=dict, compare=False)
     threshold_source: str = "checkpoint"
+    #: distances (mm) of the series-context stage; () when the model scores slices alone
+    context_mm: tuple[float, ...] = ()
 
     @classmethod
     def from_predictor(cls, p: Predictor) -> ModelInfo:
@@ -65,6 +67,7 @@ class ModelInfo:
             arch=ck.arch,
             runtime=p.describe(),
             threshold_source=ck.threshold_source,
+            context_mm=() if ck.context is None else tuple(ck.context.distances_mm),
         )
 
     @property
@@ -231,7 +234,11 @@ def study_job(
         raise CancelledError("worklist scoring stopped")
     if not results:
         raise SeriesError(f"{Path(path).name}: no slice could be scored")
-    probs = np.stack([r.probabilities for r in results.values()])
+    raw = np.full((series.n_slices, len(LABELS)), np.nan, dtype=np.float32)
+    for i, res in results.items():
+        raw[i] = res.probabilities
+    shown = predictor.in_series(raw, [ref.position_mm for ref in series.slices])
+    probs = shown[sorted(results)]
     flagged = [bool(predictor.flagged_labels(p)) for p in probs]
     return StudyScore(
         path=str(path),

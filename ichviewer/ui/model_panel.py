@@ -102,6 +102,18 @@ def model_summary_html(info: ModelInfo | None, status: str = "", *, metrics: boo
             + f" <i>({_e(info.threshold_source)})</i>",
         ),
     ]
+    rows.append(
+        (
+            "Series context",
+            _e(
+                "each slice's probabilities are revised with the network's outputs on the "
+                "slices " + " and ".join(f"±{d:g} mm" for d in info.context_mm) + " away "
+                "(fitted on the validation split); the heatmap is the slice's own"
+            )
+            if info.context_mm
+            else "none: every slice is scored on its own",
+        )
+    )
     if card.get("limitations"):
         rows.append(("Limitations", _e(card["limitations"])))
     if card.get("retrain"):

@@ -202,7 +202,7 @@ class AIMixin:
         if self.reader is not None:
             heading = f"Slice {self._index + 1}/{self.n_slices}"
         if p is not None:
-            status = ""
+            status = self._context_text()
         elif self.reader is None:
             status = "No study open"
         elif not self.ai.ready:
@@ -212,6 +212,22 @@ class AIMixin:
         else:
             status = "Not scored (slice could not be read)"
         self.probability_panel.set_probabilities(p, status, heading)
+
+    def _context_text(self: MainWindow) -> str:
+        """Under the bars: how the slice's neighbours entered its probabilities, and what the
+        network said of the slice alone."""
+        info = self.ai.info
+        if info is None or not info.context_mm:
+            return ""
+        alone = self.ai.slice_probabilities_at(self._index)
+        reach = f"{max(info.context_mm):g}"
+        if self.ai.context_pending(self._index):
+            head = f"Series context (±{reach} mm): neighbours still being scored"
+        else:
+            head = f"With the slices ±{reach} mm around (series context)"
+        if alone is None:
+            return head
+        return f"{head}; this slice alone: any {fmt_p(float(alone[LABELS.index('any')]))}"
 
     def _ai_state_text(self: MainWindow) -> str:
         st = self.ai.state

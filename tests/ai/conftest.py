@@ -12,6 +12,7 @@ from pydicom.uid import generate_uid
 from ichviewer.ai.checkpoint import save_checkpoint
 from ichviewer.ai.network import DenseNetCAM, build_model
 from ichviewer.ai.preprocess import PreprocessSpec
+from ichviewer.core.slice_context import SliceContext, identity_context
 from tests.dicom_factory import ct_dataset
 
 TINY = {"growth_rate": 8, "block_config": (2, 2), "num_init_features": 16}
@@ -63,6 +64,32 @@ def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory, tiny_spec: PreprocessSpe
         tiny_spec,
         [0.5] * 6,
         {"name": "tiny-test", "training_data": "synthetic phantoms", "command": "pytest"},
+    )
+    return path
+
+
+def neighbour_context(pull: float = 1.5, bias: float = -1.0) -> SliceContext:
+    """A series-context stage that visibly moves every label: each slice keeps its own logit
+    and adds ``pull`` x the larger of its neighbours' 5 mm away, plus ``bias``."""
+    base = identity_context((5.0, 10.0))
+    w = base.weight.copy()
+    for c in range(6):
+        w[c, 2 * 6 + c] = pull  # blocks: own, mean(5 mm), max(5 mm), mean(10), max(10)
+    return SliceContext(base.distances_mm, w, np.full(6, bias))
+
+
+@pytest.fixture(scope="session")
+def ctx_ckpt(tmp_path_factory: pytest.TempPathFactory, tiny_spec: PreprocessSpec) -> Path:
+    """tiny_ckpt's network with :func:`neighbour_context` (checkpoint version 2)."""
+    path = tmp_path_factory.mktemp("ckpt") / "tiny-context.pt"
+    save_checkpoint(
+        path,
+        tiny_model(),
+        tiny_spec,
+        [0.6] * 6,
+        {"name": "tiny-context", "training_data": "synthetic phantoms", "command": "pytest"},
+        slice_context=neighbour_context(),
+        slice_thresholds=[0.5] * 6,
     )
     return path
 

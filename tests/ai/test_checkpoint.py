@@ -21,6 +21,7 @@ from ichviewer.ai.checkpoint import (
 from ichviewer.ai.network import build_model
 from ichviewer.ai.preprocess import PreprocessSpec, preprocess_batch
 from ichviewer.core.labels import LABELS
+from ichviewer.core.slice_context import SliceContext, n_features
 from ichviewer.errors import ModelLoadError
 from tests.ai.conftest import TINY, head_slice, tiny_model
 
@@ -81,7 +82,9 @@ class TestRoundTrip:
 
     def test_file_holds_only_plain_types(self, tiny_ckpt):
         obj = _payload(tiny_ckpt)  # would raise if anything but plain types were stored
-        assert obj["format"] == FORMAT_NAME and obj["version"] == FORMAT_VERSION
+        # no series-context stage: version 1, which viewers before version 2 read too
+        assert obj["format"] == FORMAT_NAME and obj["version"] == 1
+        assert "slice_context" not in obj
         assert set(obj["state_dict"]) == set(build_model("densenet", **TINY).net.state_dict())
 
     def test_card_without_disclaimer_is_not_written(self, tmp_path, tiny_spec):
@@ -167,8 +170,8 @@ class TestRefusals:
         self._refused(path, "format", "someone-elses-model", FORMAT_NAME)
 
     def test_unsupported_version(self, tmp_path, tiny_ckpt):
-        path = _rewrite(tiny_ckpt, tmp_path / "v.pt", version=2)
-        self._refused(path, "unsupported checkpoint version 2")
+        path = _rewrite(tiny_ckpt, tmp_path / "v.pt", version=FORMAT_VERSION + 1)
+        self._refused(path, f"unsupported checkpoint version {FORMAT_VERSION + 1}", "1, 2")
 
     def test_missing_keys_are_named(self, tmp_path, tiny_ckpt):
         path = _rewrite(tiny_ckpt, tmp_path / "k.pt", thresholds=None, card=None)
@@ -249,3 +252,73 @@ class TestSpecValidation:
     def test_dict_round_trip(self, tiny_spec):
         assert PreprocessSpec.from_dict(tiny_spec.to_dict()) == tiny_spec
         assert tiny_spec.to_dict()["channels"] == ["brain", "subdural", "bone"]
+
+
+def _context(seed: int = 0) -> SliceContext:
+    rng = np.random.default_rng(seed)
+    d = (5.0, 10.0)
+    return SliceContext(d, rng.normal(0, 0.3, (6, n_features(d))), rng.normal(0, 0.5, 6))
+
+
+class TestSeriesContext:
+    """Version 2: the optional series-context stage and the network's own thresholds."""
+
+    @pytest.fixture()
+    def ctx_ckpt(self, tmp_path, tiny_spec):
+        path = tmp_path / "ctx.pt"
+        save_checkpoint(
+            path,
+            tiny_model(),
+            tiny_spec,
+            [0.5, 0.5, 0.5, 0.5, 0.5, 0.3],
+            {"name": "ctx"},
+            slice_context=_context(),
+            slice_thresholds=[0.1, 0.2, 0.3, 0.4, 0.5, 0.02],
+        )
+        return path
+
+    def test_stage_and_both_threshold_sets_come_back(self, ctx_ckpt):
+        obj = _payload(ctx_ckpt)
+        assert obj["version"] == FORMAT_VERSION == 2
+        ck = load_checkpoint(ctx_ckpt)
+        want = _context()
+        assert ck.context is not None and ck.context.distances_mm == (5.0, 10.0)
+        np.testing.assert_array_equal(ck.context.weight, want.weight)
+        np.testing.assert_array_equal(ck.context.bias, want.bias)
+        assert ck.thresholds["any"] == pytest.approx(0.3)  # for the revised probabilities
+        assert ck.slice_thresholds["any"] == pytest.approx(0.02)  # the network's own
+        p = np.random.default_rng(1).uniform(0.01, 0.99, (7, 6)).astype(np.float32)
+        pos = 5.0 * np.arange(7)
+        np.testing.assert_array_equal(ck.context.apply(p, pos), want.apply(p, pos))
+
+    def test_file_without_stage_has_none(self, tiny_ckpt):
+        ck = load_checkpoint(tiny_ckpt)
+        assert ck.context is None and ck.slice_thresholds is None
+
+    def test_stage_needs_the_networks_thresholds(self, tmp_path, tiny_spec):
+        with pytest.raises(ValueError, match="slice_thresholds"):
+            save_checkpoint(
+                tmp_path / "x.pt", tiny_model(), tiny_spec, [0.5] * 6, slice_context=_context()
+            )
+
+    def test_wrong_weight_shape_is_named(self, tmp_path, ctx_ckpt):
+        bad = dict(_payload(ctx_ckpt)["slice_context"])
+        bad["weight"] = [[0.0] * 5] * 6
+        path = _rewrite(ctx_ckpt, tmp_path / "w.pt", slice_context=bad)
+        TestRefusals()._refused(path, "slice_context", "weight must be (6, 30)", "(6, 5)")
+
+    def test_non_finite_weights_are_refused(self, tmp_path, ctx_ckpt):
+        bad = dict(_payload(ctx_ckpt)["slice_context"])
+        bad["bias"] = [float("nan")] * 6
+        path = _rewrite(ctx_ckpt, tmp_path / "n.pt", slice_context=bad)
+        TestRefusals()._refused(path, "slice_context", "finite")
+
+    def test_missing_slice_thresholds_are_named(self, tmp_path, ctx_ckpt):
+        bad = dict(_payload(ctx_ckpt)["slice_context"])
+        del bad["slice_thresholds"]
+        path = _rewrite(ctx_ckpt, tmp_path / "t.pt", slice_context=bad)
+        TestRefusals()._refused(path, "slice_context lacks slice_thresholds")
+
+    def test_version_1_file_with_a_stage_is_refused(self, tmp_path, ctx_ckpt):
+        path = _rewrite(ctx_ckpt, tmp_path / "v1.pt", version=1)
+        TestRefusals()._refused(path, "slice_context needs checkpoint version 2")

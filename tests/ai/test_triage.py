@@ -14,7 +14,7 @@ from ichviewer.ai import triage
 from ichviewer.ai.predictor import Predictor
 from ichviewer.core.labels import LABELS
 from ichviewer.io import SeriesReader, scan
-from tests.ai.conftest import write_ct_series
+from tests.ai.conftest import neighbour_context, write_ct_series
 
 
 def _run(*argv: str) -> int:
@@ -68,6 +68,26 @@ class TestTriageJson:
 
         (error,) = report["errors"]
         assert error["file"].endswith("broken.dcm") and error["error"]
+
+    def test_series_context_is_what_the_report_shows(self, tmp_path, ctx_ckpt, dicom_study):
+        folder, uids = dicom_study
+        out = tmp_path / "report.json"
+        assert _run(folder, "--model", ctx_ckpt, "--device", "cpu", "--out", out) == 0
+        (study,) = json.loads(out.read_text())["studies"]
+        predictor = Predictor(ctx_ckpt, device="cpu")
+        series = scan([folder]).series[0]
+        alone = np.stack(
+            [r.probabilities for r in predictor.predict(list(SeriesReader(series).load_all()))]
+        )
+        shown = neighbour_context().apply(alone, [0.0, 5.0, 10.0, 15.0, 20.0])
+        got = np.array([[sl["probabilities"][lb] for lb in LABELS] for sl in study["slices"]])
+        raw = np.array([[sl["slice_probabilities"][lb] for lb in LABELS] for sl in study["slices"]])
+        np.testing.assert_allclose(raw, alone, atol=5e-3)
+        np.testing.assert_allclose(got, shown, atol=1e-2)
+        assert np.abs(got - raw).max() > 0.05  # the stage really moved them
+        for sl in study["slices"]:  # flags follow the revised values and their thresholds
+            assert sl["flagged_labels"] == [lb for lb in LABELS if sl["probabilities"][lb] >= 0.6]
+        assert study["max"]["any"] == pytest.approx(got[:, -1].max(), abs=1e-6)
 
     def test_second_run_uses_the_cache_and_no_cache_writes_none(
         self, tmp_path, tiny_ckpt, dicom_study, cache_root

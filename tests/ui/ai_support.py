@@ -76,8 +76,11 @@ def split_thresholds(probs: np.ndarray, min_gap: float = 0.006) -> list[float]:
     return out
 
 
-def build_checkpoint(folder: Path, study: Path, name: str = "tiny-ui", seed: int = 3) -> Path:
-    """A tiny checkpoint with thresholds that split ``study``'s slices."""
+def build_checkpoint(
+    folder: Path, study: Path, name: str = "tiny-ui", seed: int = 3, context: object = None
+) -> Path:
+    """A tiny checkpoint with thresholds that split ``study``'s slices (with a series-context
+    stage ``context``: thresholds that split its revised probabilities)."""
     from ichviewer.ai.checkpoint import save_checkpoint
     from ichviewer.ai.predictor import Predictor
     from ichviewer.ai.preprocess import PreprocessSpec
@@ -89,10 +92,23 @@ def build_checkpoint(folder: Path, study: Path, name: str = "tiny-ui", seed: int
     model = tiny_model(seed)
     draft = folder / f"{name}-draft.pt"
     save_checkpoint(draft, model, spec, [0.5] * len(LABELS), card)
-    volume = SeriesReader(scan([study]).best_series()).load_all()
+    series = scan([study]).best_series()
+    volume = SeriesReader(series).load_all()
     probs = np.stack([r.probabilities for r in Predictor(draft).predict(list(volume))])
     path = folder / f"{name}.pt"
-    save_checkpoint(path, model, spec, split_thresholds(probs), card)
+    if context is None:
+        save_checkpoint(path, model, spec, split_thresholds(probs), card)
+    else:
+        shown = context.apply(probs, [ref.position_mm for ref in series.slices])
+        save_checkpoint(
+            path,
+            model,
+            spec,
+            split_thresholds(shown),
+            card,
+            slice_context=context,
+            slice_thresholds=split_thresholds(probs),
+        )
     return path
 
 

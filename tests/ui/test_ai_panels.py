@@ -50,6 +50,46 @@ def test_panel_shows_the_engines_probabilities(qtbot, ai_window, ai_study, tiny_
     assert win.profile.footer.text() == footer == win.triage_panel.footer.text()
 
 
+def test_series_context_is_what_the_reader_sees(qtbot, make_window, ai_study, tmp_path) -> None:  # noqa: ANN001
+    from tests.ai.conftest import neighbour_context
+    from tests.ui.ai_support import build_checkpoint
+
+    ctx = neighbour_context()
+    ckpt = build_checkpoint(tmp_path, ai_study, name="tiny-ctx", context=ctx)
+    win = make_window(model_path=ckpt)
+    open_scored(qtbot, win, [ai_study])
+    alone = engine_probabilities(ckpt, ai_study)
+    positions = [ref.position_mm for ref in win.reader.series.slices]
+    shown = ctx.apply(alone, positions)
+    assert np.abs(shown - alone).max() > 0.05  # the stage moves them visibly
+    np.testing.assert_allclose(win.ai.slice_probabilities, alone, atol=2e-3)
+    np.testing.assert_allclose(win.ai.probabilities, shown, atol=5e-3)
+    thresholds = np.asarray(win.ai.info.thresholds)
+    panel = win.probability_panel
+    for i in (0, 4, 7):
+        win.set_slice(i)
+        for k, lb in enumerate(LABELS):
+            assert panel.value_text(lb) == fmt_p(win.ai.probabilities[i, k])
+            assert panel.is_flagged(lb) == (win.ai.probabilities[i, k] >= thresholds[k])
+        status = panel.status.text()
+        assert "±10 mm" in status and "series context" in status
+        assert f"this slice alone: any {fmt_p(alone[i, -1])}" in status
+    # the second-read list and the profile follow the revised probabilities
+    flagged = {f.index for f in win._flagged}
+    assert flagged == set(np.flatnonzero((win.ai.probabilities >= thresholds).any(axis=1)))
+    _, y = win.profile.curves["any"].getData()
+    np.testing.assert_allclose(y, win.ai.probabilities[:, -1], atol=1e-6)
+    # while a slice within 10 mm is unscored, the panel says its value may still move
+    win.ai.slice_probabilities[6] = np.nan
+    win.ai._shown = None
+    win.set_slice(4)
+    win._update_probability_panel()
+    assert "neighbours still being scored" in panel.status.text()
+    win.set_slice(1)
+    win._update_probability_panel()
+    assert "neighbours still being scored" not in panel.status.text()
+
+
 def test_profile_plots_every_label_and_a_click_jumps(qtbot, ai_window, ai_study) -> None:  # noqa: ANN001
     win = ai_window()
     open_scored(qtbot, win, [ai_study])
