@@ -152,14 +152,43 @@ def readme_text(card: dict[str, Any], metrics: dict[str, Any], command: str) -> 
             f"{_f(metrics['thresholds'][name], 3)} | {_f(op.get('sensitivity'), 3)} | "
             f"{_f(op.get('specificity'), 3)} |"
         )
-    real = metrics.get("realct") or {}
-    real_lines = [
-        f"- {k}: {v['flagged_any']} of {v['slices']} slices flagged 'any' at its threshold, "
-        f"{v.get('over_half_any', 'n/a')} with p(any) > 0.5 "
-        f"(median p(any) {(v.get('median_probability') or {}).get('any', 'n/a')}, "
-        f"max {v['max_probability']['any']})"
-        for k, v in real.items()
+    alone = metrics.get("test_slice_only") or {}
+    alone_rows = [
+        f"| {name} | {_f(m['auc'])} | {_f((test.get('labels') or {}).get(name, {}).get('auc'))} |"
+        for name, m in (alone.get("labels") or {}).items()
     ]
+
+    def real_lines(real: dict[str, Any]) -> list[str]:
+        return [
+            f"- {k}: {v['flagged_any']} of {v['slices']} slices flagged 'any' at its threshold, "
+            f"{v.get('over_half_any', 'n/a')} with p(any) > 0.5 "
+            f"(median p(any) {(v.get('median_probability') or {}).get('any', 'n/a')}, "
+            f"max {v['max_probability']['any']})"
+            for k, v in real.items()
+        ]
+
+    real = real_lines(metrics.get("realct") or {})
+    real_alone = real_lines(metrics.get("realct_slice_only") or {})
+    context_lines = (
+        [
+            "## Series context",
+            "",
+            f"What the viewer shows is the {metrics['context_rule']}. The same test split, the "
+            "network on each slice alone against the probabilities the viewer shows:",
+            "",
+            "| label | ROC AUC, slice alone | ROC AUC, with series context |",
+            "| --- | --- | --- |",
+            *alone_rows,
+            "",
+            f"Weighted log loss: {_f(alone.get('weighted_log_loss'))} alone, "
+            f"{_f(test.get('weighted_log_loss'))} with context. A series of one slice, or a "
+            "slice whose neighbours are not scored yet, gets the stage with itself as its "
+            "neighbours (about the network's AUC alone).",
+            "",
+        ]
+        if metrics.get("slice_context")
+        else []
+    )
     splits = metrics.get("splits") or {}
     split_lines = [
         f"- {k}: {v['studies']} studies, {v['slices']} slices, {v['positive_any']} with hemorrhage"
@@ -191,6 +220,9 @@ def readme_text(card: dict[str, Any], metrics: dict[str, Any], command: str) -> 
             "",
             "## Held-out synthetic test split (seed never used in training)",
             "",
+            "As the viewer shows them"
+            + (" (with the series context below)." if metrics.get("slice_context") else "."),
+            "",
             f"Weighted log loss (RSNA): {_f(test.get('weighted_log_loss'))}",
             "",
             "| label | ROC AUC | average precision | threshold | sensitivity | specificity |",
@@ -201,9 +233,15 @@ def readme_text(card: dict[str, Any], metrics: dict[str, Any], command: str) -> 
             "",
             _targets_line(test),
             "",
+            *context_lines,
             "## Real CT believed negative (no labels; flags here are false alarms)",
             "",
-            *(real_lines or ["- (not evaluated: ../shared/data/realct absent)"]),
+            *(real or ["- (not evaluated: ../shared/data/realct absent)"]),
+            *(
+                ["", "The network on each slice alone, at its own thresholds:", "", *real_alone]
+                if real_alone
+                else []
+            ),
             "",
             "## Training on real data",
             "",

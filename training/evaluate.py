@@ -5,6 +5,12 @@ split from the arguments stored in it (overridable), chooses the per-label opera
 thresholds on the validation split (unless the checkpoint already holds them), and writes
 ``metrics.json`` plus ROC / PR curves of the test split to ``--output-dir``. ``--realct``
 folders (believed negative, no labels) are scored slice by slice and their flag counts added.
+
+Unless ``--no-context``, it also fits the series-context stage (training.context) on the
+validation split's outputs and chooses the operating thresholds on its revised
+probabilities: ``val`` / ``test`` / ``realct`` then describe what the viewer shows, and
+``val_slice_only`` / ``test_slice_only`` / ``realct_slice_only`` the network on each slice
+alone. ``slice_context`` holds the stage for ``export``.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from ichviewer.ai.network import DenseNetCAM, build_model
 from ichviewer.ai.preprocess import PreprocessSpec, preprocess_batch
 from ichviewer.core.labels import LABELS
 from ichviewer.errors import DicomReadError
-from training.data import make_splits
+from training.context import apply_by_series, fit_context
+from training.data import SplitData, make_splits
 from training.engine import CachedSlices, amp_dtype, evaluate
 from training.metrics import (
     DEFAULT_MIN_SENSITIVITY,
@@ -35,6 +42,12 @@ from training.options import eval_parser as get_args_parser  # noqa: F401 (re-ex
 from training.plots import plot_curves
 
 logger = logging.getLogger("training")
+
+CONTEXT_RULE = (
+    "series context: each slice's probabilities revised with the network's on the slices "
+    "{mm} away (per-label logistic regression on logits, mean and max of the two sides, "
+    "L2 {l2:g}), fitted on the validation split; thresholds chosen on its revised outputs"
+)
 
 THRESHOLD_RULE = (
     "chosen on the validation split: the highest threshold reaching sensitivity >= "
@@ -83,26 +96,37 @@ def score_folder(
     folder: str | Path,
     device: torch.device,
     batch_size: int = 16,
-) -> np.ndarray:
+) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Probabilities (n_slices, 6) of every slice of every series under ``folder``, decoded
-    and preprocessed exactly as the viewer does."""
+    and preprocessed exactly as the viewer does, with each slice's series UID and position
+    (for the series-context stage)."""
     from ichviewer.io import decode_hu, scan
 
     result = scan(folder)
-    refs = [ref for s in result.series for ref in s.slices]
+    refs = [(s.series_instance_uid, ref) for s in result.series for ref in s.slices]
     probs: list[np.ndarray] = []
+    kept: list[tuple[str, float]] = []
     model.eval()
     for i in range(0, len(refs), batch_size):
         hus = []
-        for ref in refs[i : i + batch_size]:
+        for uid, ref in refs[i : i + batch_size]:
             try:
                 hus.append(decode_hu(ref))
+                kept.append((uid, float(ref.position_mm)))
             except DicomReadError as exc:
                 logger.warning("skipping %s: %s", exc.file, exc.reason)
         if hus:
             x = preprocess_batch(hus, spec).to(device)
             probs.append(torch.sigmoid(model(x).float()).cpu().numpy())
-    return np.concatenate(probs) if probs else np.zeros((0, len(LABELS)), np.float32)
+    p = np.concatenate(probs) if probs else np.zeros((0, len(LABELS)), np.float32)
+    return p, [u for u, _ in kept], np.array([z for _, z in kept], dtype=np.float64)
+
+
+def split_series(split: SplitData) -> tuple[list[str], np.ndarray]:
+    """Each slice's series UID and position along the normal (the stage's grouping)."""
+    return [e.series for e in split.entries], np.array(
+        [e.ref.position_mm for e in split.entries], dtype=np.float64
+    )
 
 
 def flag_counts(p: np.ndarray, thresholds: dict[str, float]) -> dict[str, Any]:
@@ -180,6 +204,26 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             )
         if "val" in probs and (args.rechoose_thresholds or not thresholds):
             thresholds = choose_thresholds(splits["val"].labels, probs["val"])
+        if args.context and "val" in probs:
+            context = fit_context(
+                probs["val"],
+                splits["val"].labels,
+                *split_series(splits["val"]),
+                distances_mm=args.context_mm,
+                l2=args.context_l2,
+            )
+            for name, p in list(probs.items()):
+                metrics[f"{name}_slice_only"] = summarize(
+                    splits[name].labels, p, thresholds or None
+                )
+                probs[name] = apply_by_series(context, p, *split_series(splits[name]))
+            slice_thresholds = thresholds
+            thresholds = choose_thresholds(splits["val"].labels, probs["val"])
+            metrics["slice_context"] = context.to_dict()
+            metrics["slice_thresholds"] = slice_thresholds
+            metrics["context_rule"] = CONTEXT_RULE.format(
+                mm=" and ".join(f"±{d:g} mm" for d in context.distances_mm), l2=args.context_l2
+            )
         for name, p in probs.items():
             metrics[name] = summarize(splits[name].labels, p, thresholds or None)
         if "test" in probs:
@@ -193,13 +237,25 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     metrics["min_sensitivity"] = DEFAULT_MIN_SENSITIVITY
     if args.realct:
         metrics["realct"] = {}
+        ctx = metrics.get("slice_context")
+        if ctx:
+            metrics["realct_slice_only"] = {}
         for folder in args.realct:
-            p = score_folder(model, spec, folder, device)
-            metrics["realct"][Path(folder).name] = flag_counts(p, thresholds)
+            name = Path(folder).name
+            p, series, positions = score_folder(model, spec, folder, device)
+            if ctx:
+                from ichviewer.core.slice_context import SliceContext
+
+                metrics["realct_slice_only"][name] = flag_counts(p, metrics["slice_thresholds"])
+                p = apply_by_series(SliceContext.from_dict(ctx), p, series, positions)
+                metrics["realct"][name] = flag_counts(p, thresholds)
+                metrics["realct"][name]["series"] = len(set(series))
+            else:
+                metrics["realct"][name] = flag_counts(p, thresholds)
             logger.info(
                 "real CT %s: %d of %d slices flagged 'any'",
-                Path(folder).name,
-                metrics["realct"][Path(folder).name]["flagged_any"],
+                name,
+                metrics["realct"][name]["flagged_any"],
                 len(p),
             )
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))

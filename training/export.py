@@ -99,8 +99,15 @@ def build_card(
             "test": test,
             "val": (metrics or {}).get("val") or state.get("val_metrics") or {},
             "realct": (metrics or {}).get("realct") or {},
+            **{
+                k: metrics[k]
+                for k in ("test_slice_only", "val_slice_only", "realct_slice_only")
+                if k in (metrics or {})
+            },
         },
         "thresholds_rule": (metrics or {}).get("threshold_rule", "chosen on the validation split"),
+        "series_context": (metrics or {}).get("context_rule")
+        or "none: each slice is scored on its own",
         "initialisation": "ImageNet (torchvision DenseNet weights)"
         if imagenet
         else "random (trained from scratch; no ImageNet weights were available offline)",
@@ -170,7 +177,18 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     card = build_card(state, metrics, command, args.training_data)
     card.update(name=args.name, version=args.version)
     out = Path(args.out)
-    sha = save_checkpoint(out, model, spec, {k: float(thresholds[k]) for k in LABELS}, card)
+    context = (metrics or {}).get("slice_context")
+    extra: dict[str, Any] = {}
+    if context:
+        from ichviewer.core.slice_context import SliceContext
+
+        extra = {
+            "slice_context": SliceContext.from_dict(context),
+            "slice_thresholds": metrics["slice_thresholds"],
+        }
+    sha = save_checkpoint(
+        out, model, spec, {k: float(thresholds[k]) for k in LABELS}, card, **extra
+    )
     loaded = load_checkpoint(out)  # the viewer's reader must accept what we wrote
     logger.info("exported %s (%s, sha256 %s)", out, loaded.arch, sha[:16])
     return {"path": str(out), "sha256": sha, "card": loaded.card}

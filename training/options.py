@@ -11,6 +11,8 @@ from pathlib import Path
 
 TRAIN_SEED = 1000
 TEST_SEED = 9000
+#: Distances (mm) the series-context stage looks at: one and two 5 mm slices away.
+DEFAULT_CONTEXT_MM = (5.0, 10.0)
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_REALCT = [
     REPO.parent / "shared" / "data" / "realct" / n for n in ("ge_head", "rsna_samples")
@@ -176,6 +178,22 @@ def eval_parser(add_help: bool = True) -> argparse.ArgumentParser:
         action="store_true",
         help="choose thresholds on the validation split even if the checkpoint has them",
     )
+    p.add_argument(
+        "--no-context",
+        dest="context",
+        action="store_false",
+        help="do not fit the series-context stage (default: fit it on the validation split "
+        "and report what the viewer shows; the network alone goes in *_slice_only)",
+    )
+    p.add_argument(
+        "--context-mm",
+        type=float,
+        nargs="+",
+        default=list(DEFAULT_CONTEXT_MM),
+        metavar="MM",
+        help="distances along the series the stage looks at (default 5 10)",
+    )
+    p.add_argument("--context-l2", type=float, default=1e-3, help="L2 penalty of the stage")
     p.add_argument("-b", "--batch-size", type=int, default=64)
     p.add_argument("--device", default="auto")
     p.add_argument(

@@ -148,6 +148,12 @@ class TestEvalExport:
         assert metrics["realct"]["test"]["slices"] == metrics["test"]["n_slices"]
         saved = json.loads((tmp_path / "eval" / "metrics.json").read_text())
         assert saved["thresholds"] == metrics["thresholds"]
+        # the series-context stage is fitted on val; the network alone is kept beside it
+        assert set(metrics["slice_context"]) == {"distances_mm", "weight", "bias"}
+        assert metrics["slice_context"]["distances_mm"] == [5.0, 10.0]
+        assert metrics["test_slice_only"]["n_slices"] == metrics["test"]["n_slices"]
+        assert metrics["realct_slice_only"]["test"]["slices"] == metrics["test"]["n_slices"]
+        assert set(metrics["slice_thresholds"]) == set(LABELS)
 
         out = tmp_path / "model.pt"
         export.main(
@@ -166,12 +172,17 @@ class TestEvalExport:
         )
         loaded = load_checkpoint(out)
         assert loaded.thresholds == pytest.approx(metrics["thresholds"])
+        assert loaded.slice_thresholds == pytest.approx(metrics["slice_thresholds"])
+        assert loaded.context is not None
+        assert loaded.context.to_dict() == metrics["slice_context"]
         card = loaded.card
         assert "not for diagnostic use" in card["intended_use"]
         assert "synthetic" not in card["training_data"] or card["limitations"]
         assert card["command"] == "python -m training fit ..."
         assert card["splits"]["train"]["slices"] > 0
         assert card["metrics"]["test"]["weighted_log_loss"] == metrics["test"]["weighted_log_loss"]
+        assert card["metrics"]["test_slice_only"] == metrics["test_slice_only"]
+        assert "validation split" in card["series_context"]
         assert card["initialisation"].startswith("random")
         assert card["supervision"] == "slice labels (weighted BCE), global average pooling"
 

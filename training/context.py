@@ -1,0 +1,110 @@
+"""Fit the viewer's series-context stage (ichviewer.core.slice_context) on a split's outputs.
+
+The network scores each slice alone; the stage revises a slice's six probabilities with the
+network's on the slices a few mm above and below it (a logistic regression per label, on
+logits). It is fitted on the *validation* split's network outputs, never the training
+split's (those are over-confident) or the test split's, with L-BFGS on the RSNA-weighted
+binary cross-entropy plus a small L2 penalty. The maths of the features and of applying the
+stage is ichviewer's; this module only fits the weights and groups slices by series.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ichviewer.core.labels import LABELS, RSNA_LOSS_WEIGHTS
+from ichviewer.core.slice_context import SliceContext, context_features, identity_context
+from training.options import DEFAULT_CONTEXT_MM as DEFAULT_DISTANCES_MM
+
+logger = logging.getLogger("training")
+
+DEFAULT_L2 = 1e-3
+
+
+def series_groups(series: Sequence[str]) -> list[np.ndarray]:
+    """Indices of each series' slices, in order of first appearance."""
+    keys = np.asarray(series)
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return [np.flatnonzero(inverse == g) for g in np.argsort(first)]
+
+
+def split_features(
+    probabilities: np.ndarray,
+    series: Sequence[str],
+    positions_mm: Sequence[float],
+    distances_mm: Sequence[float],
+) -> np.ndarray:
+    """The stage's inputs for slices of many series (each series' context stays its own)."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    pos = np.asarray(positions_mm, dtype=np.float64)
+    out = np.full((len(p), 6 * (1 + 2 * len(distances_mm))), np.nan)
+    for idx in series_groups(series):
+        out[idx] = context_features(p[idx], pos[idx], distances_mm)
+    return out
+
+
+def apply_by_series(
+    context: SliceContext,
+    probabilities: np.ndarray,
+    series: Sequence[str],
+    positions_mm: Sequence[float],
+) -> np.ndarray:
+    """:meth:`SliceContext.apply` on every series of a split; (N, 6) float32."""
+    p = np.asarray(probabilities, dtype=np.float32)
+    pos = np.asarray(positions_mm, dtype=np.float64)
+    out = np.full(p.shape, np.nan, dtype=np.float32)
+    for idx in series_groups(series):
+        out[idx] = context.apply(p[idx], pos[idx])
+    return out
+
+
+def fit_context(
+    probabilities: np.ndarray,
+    labels: np.ndarray,
+    series: Sequence[str],
+    positions_mm: Sequence[float],
+    distances_mm: Sequence[float] = DEFAULT_DISTANCES_MM,
+    l2: float = DEFAULT_L2,
+    max_iter: int = 500,
+) -> SliceContext:
+    """Weights of the stage that best predict ``labels`` (N, 6) from the network's
+    ``probabilities`` (N, 6) of the same slices, grouped by ``series`` and placed by
+    ``positions_mm``. Starts from the identity (p' = p), so a split too small to learn
+    from changes little."""
+    x_np = split_features(probabilities, series, positions_mm, distances_mm)
+    y_np = np.asarray(labels, dtype=np.float64)
+    if x_np.shape[0] != y_np.shape[0] or y_np.shape[1:] != (len(LABELS),):
+        raise ValueError(f"labels must be ({x_np.shape[0]}, {len(LABELS)}), got {y_np.shape}")
+    if x_np.shape[0] == 0:
+        raise ValueError("no slices to fit the series context on")
+    start = identity_context(distances_mm)
+    x = torch.from_numpy(x_np)
+    y = torch.from_numpy(y_np)
+    w = torch.tensor(start.weight, requires_grad=True)
+    b = torch.tensor(start.bias, requires_grad=True)
+    lw = torch.tensor(RSNA_LOSS_WEIGHTS, dtype=torch.float64)
+    opt = torch.optim.LBFGS([w, b], max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(
+            x @ w.T + b, y, reduction="none"
+        ).mean(0)
+        loss = (bce * lw).sum() / lw.sum() + l2 * (w**2).sum()
+        loss.backward()
+        return loss
+
+    loss = float(opt.step(closure).detach())
+    ctx = SliceContext(tuple(distances_mm), w.detach().numpy(), b.detach().numpy())
+    logger.info(
+        "series context fitted on %d slices (distances %s mm, L2 %g): loss %.4f",
+        len(x_np),
+        "/".join(f"{d:g}" for d in distances_mm),
+        l2,
+        loss,
+    )
+    return ctx
