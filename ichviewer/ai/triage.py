@@ -121,7 +121,7 @@ def series_report(
     raw = np.full((series.n_slices, len(LABELS)), np.nan, dtype=np.float32)
     for i, res in results.items():
         raw[i] = res.probabilities
-    shown = predictor.in_series(raw, [ref.position_mm for ref in series.slices])
+    shown = predictor.in_series(raw, series.positions_mm)
     slices, flagged, probs = [], [], []
     for i, ref in enumerate(series.slices):
         if i not in results:
@@ -304,9 +304,7 @@ def self_test(
     except IchViewerError as exc:
         _say(f"self-test failed: {exc}")
         return 1
-    probs = predictor.in_series(
-        np.stack([r.probabilities for r in results]), [ref.position_mm for ref in series.slices]
-    )
+    probs = predictor.in_series(np.stack([r.probabilities for r in results]), series.positions_mm)
     summary = {
         "ok": True,
         "n_slices": len(results),

@@ -80,6 +80,16 @@ class SeriesInfo:
         return len(self.slices)
 
     @property
+    def positions_mm(self) -> list[float]:
+        """Each slice's place along the series in mm (the series-context stage looks a fixed
+        distance away): the sorted positions when ImagePositionPatient gave them, else the
+        slice order times SliceThickness (5 mm when that is missing too)."""
+        if self.sorted_by == "position":
+            return [float(s.position_mm) for s in self.slices]
+        step = self.slice_thickness if self.slice_thickness and self.slice_thickness > 0 else 5.0
+        return [float(step * i) for i in range(len(self.slices))]
+
+    @property
     def uniform_spacing(self) -> bool:
         return not self.gaps_mm or (max(self.gaps_mm) - min(self.gaps_mm)) <= 0.05
 

@@ -354,7 +354,7 @@ class AIController(CamMixin, QtCore.QObject):
             if self.predictor is None or self.reader is None or not len(raw):
                 self._shown = raw.copy()
             else:
-                pos = [ref.position_mm for ref in self.reader.series.slices]
+                pos = self.reader.series.positions_mm
                 self._shown = self.predictor.in_series(raw, pos)
         return self._shown
 
@@ -375,7 +375,7 @@ class AIController(CamMixin, QtCore.QObject):
         if self.info is None or not self.info.context_mm or self.reader is None:
             return False
         reach = max(self.info.context_mm)
-        pos = np.array([ref.position_mm for ref in self.reader.series.slices], dtype=np.float64)
+        pos = np.asarray(self.reader.series.positions_mm, dtype=np.float64)
         if not 0 <= index < len(pos):
             return False
         near = np.abs(pos - pos[index]) <= reach + 1e-6

@@ -237,7 +237,7 @@ def study_job(
     raw = np.full((series.n_slices, len(LABELS)), np.nan, dtype=np.float32)
     for i, res in results.items():
         raw[i] = res.probabilities
-    shown = predictor.in_series(raw, [ref.position_mm for ref in series.slices])
+    shown = predictor.in_series(raw, series.positions_mm)
     probs = shown[sorted(results)]
     flagged = [bool(predictor.flagged_labels(p)) for p in probs]
     return StudyScore(

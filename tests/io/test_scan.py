@@ -82,6 +82,26 @@ class TestSorting:
         assert s.sorted_by == "instance_number"
         np.testing.assert_array_equal(SeriesReader(s).load_all()[:, 0, 0], [0, 10, 20, 30])
 
+    def test_positions_in_mm_for_the_series_context(self, tmp_path):
+        """Positions the AI's series context measures distances with: real mm when the
+        files say where they are, else slice order x SliceThickness."""
+        with_pos, without = tmp_path / "a", tmp_path / "b"
+        for i in range(4):
+            ds = ct_dataset(np.full((8, 8), 10.0), z=-2.5 * i, instance=i + 1)
+            with_pos.mkdir(exist_ok=True)
+            ds.save_as(with_pos / f"{i}.dcm", enforce_file_format=True)
+            ds = ct_dataset(np.full((8, 8), 10.0), instance=10 + 7 * i)  # numbers 10, 17...
+            del ds.ImagePositionPatient
+            ds.SliceThickness = 2.5
+            without.mkdir(exist_ok=True)
+            ds.save_as(without / f"{i}.dcm", enforce_file_format=True)
+        (s,) = scan(with_pos).series
+        assert s.positions_mm == [-7.5, -5.0, -2.5, 0.0]
+        (s,) = scan(without).series
+        assert s.sorted_by == "instance_number"
+        assert [x.position_mm for x in s.slices] == [10.0, 17.0, 24.0, 31.0]  # not mm
+        assert s.positions_mm == [0.0, 2.5, 5.0, 7.5]
+
     def test_two_series_in_one_folder(self, tmp_path):
         write_series(tmp_path, n=3, series_uid="1.2.3.1", description="HEAD 5mm")
         write_series(
