@@ -79,6 +79,9 @@ def test_series_context_is_what_the_reader_sees(qtbot, make_window, ai_study, tm
     assert flagged == set(np.flatnonzero((win.ai.probabilities >= thresholds).any(axis=1)))
     _, y = win.profile.curves["any"].getData()
     np.testing.assert_allclose(y, win.ai.probabilities[:, -1], atol=1e-6)
+    from ichviewer.ui.model_panel import model_summary_html
+
+    assert "±5 mm and ±10 mm away" in model_summary_html(win.ai.info)
     # while a slice within 10 mm is unscored, the panel says its value may still move
     win.ai.slice_probabilities[6] = np.nan
     win.ai._shown = None
