@@ -61,3 +61,22 @@ def test_a_synthetic_set_is_reused_only_when_written_by_the_same_generator(tmp_p
     bundled._synth(out, 3, 7, 64, 1)
     assert calls == [7, 7, 7]
     assert json.loads((out / "synth.json").read_text())["generator_sha"] == "0123456789abcdef"
+
+
+@pytest.mark.skipif(not CARD.is_file(), reason="no bundled model card")
+def test_committed_card_readme_and_checkpoint_agree():
+    """resources/model/README.md is what build-bundled writes from the committed card and
+    metrics, and the committed checkpoint carries the series-context stage and thresholds
+    those metrics describe."""
+    from ichviewer.ai.checkpoint import load_checkpoint
+    from training.bundled import readme_text
+
+    folder = CARD.parent
+    card = json.loads(CARD.read_text())
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert (folder / "README.md").read_text() == readme_text(card, metrics, card["command"])
+    ck = load_checkpoint(folder / "ichviewer-densenet.pt")
+    assert ck.sha256 == metrics["sha256"]
+    assert ck.thresholds == pytest.approx(metrics["thresholds"])
+    assert ck.context is not None and ck.context.to_dict() == metrics["slice_context"]
+    assert ck.slice_thresholds == pytest.approx(metrics["slice_thresholds"])
