@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader
 from ichviewer.ai.network import DenseNetCAM, build_model
 from ichviewer.ai.preprocess import PreprocessSpec, preprocess_batch
 from ichviewer.core.labels import LABELS
+from ichviewer.core.slice_context import SliceContext
 from ichviewer.errors import DicomReadError
 from training.context import apply_by_series, fit_context
 from training.data import SplitData, make_splits
@@ -177,6 +178,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     cache_dir = args.cache_dir or fit_args.get("cache_dir") or default_cache_dir()
     metrics: dict[str, Any] = {"checkpoint": str(ckpt_path), "preprocess": spec.to_dict()}
     thresholds = dict(state.get("thresholds") or {})
+    context: SliceContext | None = None
 
     if pick["data"]:
         data = load_labelled(pick["data"], cache_dir, pick["labels"])
@@ -237,17 +239,14 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     metrics["min_sensitivity"] = DEFAULT_MIN_SENSITIVITY
     if args.realct:
         metrics["realct"] = {}
-        ctx = metrics.get("slice_context")
-        if ctx:
+        if context is not None:
             metrics["realct_slice_only"] = {}
         for folder in args.realct:
             name = Path(folder).name
             p, series, positions = score_folder(model, spec, folder, device)
-            if ctx:
-                from ichviewer.core.slice_context import SliceContext
-
+            if context is not None:
                 metrics["realct_slice_only"][name] = flag_counts(p, metrics["slice_thresholds"])
-                p = apply_by_series(SliceContext.from_dict(ctx), p, series, positions)
+                p = apply_by_series(context, p, series, positions)
                 metrics["realct"][name] = flag_counts(p, thresholds)
                 metrics["realct"][name]["series"] = len(set(series))
             else:

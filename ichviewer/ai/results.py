@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,3 +44,11 @@ class SliceResult:
             peak = float(m.max())
             return m / peak if peak > 0 else np.zeros_like(m)
         return m
+
+
+def stack_probabilities(results: Mapping[int, SliceResult], n: int) -> np.ndarray:
+    """float32 (n, 6) of a series' results by slice index; NaN rows for slices not scored."""
+    out = np.full((n, len(LABELS)), np.nan, dtype=np.float32)
+    for i, res in results.items():
+        out[i] = res.probabilities
+    return out

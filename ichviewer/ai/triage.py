@@ -118,9 +118,9 @@ def series_report(
     applied over the scored slices; ``slice_probabilities`` (only when the stage exists)
     are the network's on the slice alone.
     """
-    raw = np.full((series.n_slices, len(LABELS)), np.nan, dtype=np.float32)
-    for i, res in results.items():
-        raw[i] = res.probabilities
+    from ichviewer.ai.results import stack_probabilities
+
+    raw = stack_probabilities(results, series.n_slices)
     shown = predictor.in_series(raw, series.positions_mm)
     slices, flagged, probs = [], [], []
     for i, ref in enumerate(series.slices):

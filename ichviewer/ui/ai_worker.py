@@ -234,10 +234,9 @@ def study_job(
         raise CancelledError("worklist scoring stopped")
     if not results:
         raise SeriesError(f"{Path(path).name}: no slice could be scored")
-    raw = np.full((series.n_slices, len(LABELS)), np.nan, dtype=np.float32)
-    for i, res in results.items():
-        raw[i] = res.probabilities
-    shown = predictor.in_series(raw, series.positions_mm)
+    from ichviewer.ai.results import stack_probabilities
+
+    shown = predictor.in_series(stack_probabilities(results, series.n_slices), series.positions_mm)
     probs = shown[sorted(results)]
     flagged = [bool(predictor.flagged_labels(p)) for p in probs]
     return StudyScore(

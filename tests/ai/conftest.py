@@ -57,14 +57,14 @@ def tiny_spec() -> PreprocessSpec:
 @pytest.fixture(scope="session")
 def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory, tiny_spec: PreprocessSpec) -> Path:
     """A valid checkpoint file (do not modify it; copy it first)."""
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(
-        path,
-        tiny_model(),
-        tiny_spec,
-        [0.5] * 6,
-        {"name": "tiny-test", "training_data": "synthetic phantoms", "command": "pytest"},
-    )
+    return _save_tiny(tmp_path_factory.mktemp("ckpt") / "tiny.pt", tiny_spec, "tiny-test")
+
+
+def _save_tiny(path: Path, spec: PreprocessSpec, name: str, **kw: object) -> Path:
+    """tiny_model() saved with thresholds 0.5 (``kw`` overrides them or adds a stage)."""
+    kw.setdefault("thresholds", [0.5] * 6)
+    card = {"name": name, "training_data": "synthetic phantoms", "command": "pytest"}
+    save_checkpoint(path, tiny_model(), spec, card=card, **kw)
     return path
 
 
@@ -81,17 +81,14 @@ def neighbour_context(pull: float = 1.5, bias: float = -1.0) -> SliceContext:
 @pytest.fixture(scope="session")
 def ctx_ckpt(tmp_path_factory: pytest.TempPathFactory, tiny_spec: PreprocessSpec) -> Path:
     """tiny_ckpt's network with :func:`neighbour_context` (checkpoint version 2)."""
-    path = tmp_path_factory.mktemp("ckpt") / "tiny-context.pt"
-    save_checkpoint(
-        path,
-        tiny_model(),
+    return _save_tiny(
+        tmp_path_factory.mktemp("ckpt") / "tiny-context.pt",
         tiny_spec,
-        [0.6] * 6,
-        {"name": "tiny-context", "training_data": "synthetic phantoms", "command": "pytest"},
+        "tiny-context",
+        thresholds=[0.6] * 6,
         slice_context=neighbour_context(),
         slice_thresholds=[0.5] * 6,
     )
-    return path
 
 
 def head_slice(size: int = SIZE, blob: bool = True, seed: int = 0) -> np.ndarray:
