@@ -327,8 +327,10 @@ def evaluate(
     channels_last: bool = False,
     progress: bool = False,
     desc: str = "eval",
+    mirror: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(row indices, sigmoid probabilities (n, 6)) of this rank's share of ``loader``."""
+    """(row indices, sigmoid probabilities (n, 6)) of this rank's share of ``loader``;
+    ``mirror``: from mirror-averaged features, as a checkpoint with it is scored."""
     model.eval()
     idx: list[np.ndarray] = []
     probs: list[np.ndarray] = []
@@ -344,7 +346,7 @@ def evaluate(
         with torch.autocast(
             device.type, dtype=autocast or torch.float32, enabled=autocast is not None
         ):
-            logits = model(inp)
+            logits = model(inp, mirror=True) if mirror else model(inp)
         probs.append(torch.sigmoid(logits.float()).cpu().numpy())
         idx.append(np.asarray(i))
     if not probs:

@@ -35,8 +35,12 @@ from training.data import SplitData, make_splits
 from training.engine import CachedSlices, amp_dtype, evaluate
 from training.metrics import (
     DEFAULT_MIN_SENSITIVITY,
+    MAX_STUDY_THRESHOLD,
     MAX_THRESHOLD,
+    choose_threshold,
     choose_thresholds,
+    study_metrics,
+    study_scores,
     summarize,
 )
 from training.options import eval_parser as get_args_parser  # noqa: F401 (re-exported)
@@ -48,6 +52,12 @@ CONTEXT_RULE = (
     "series context: each slice's probabilities revised with the network's on the slices "
     "{mm} away (per-label logistic regression on logits, mean and max of the two sides, "
     "L2 {l2:g}), fitted on the validation split; thresholds chosen on its revised outputs"
+)
+
+STUDY_RULE = (
+    "study-level: a study's P(any) is its largest slice P(any) (as shown, series context "
+    "included); threshold chosen on the validation studies: the highest one reaching study "
+    "sensitivity >= {sens:.2f}, capped at {cap}"
 )
 
 THRESHOLD_RULE = (
@@ -82,9 +92,12 @@ def predict_cached(
     autocast: torch.dtype | None,
     progress: bool,
     desc: str,
+    mirror: bool = False,
 ) -> np.ndarray:
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=0)
-    idx, p = evaluate(model, loader, device, spec, autocast=autocast, progress=progress, desc=desc)
+    idx, p = evaluate(
+        model, loader, device, spec, autocast=autocast, progress=progress, desc=desc, mirror=mirror
+    )
     out = np.zeros_like(p)
     out[idx] = p
     return out
@@ -97,6 +110,7 @@ def score_folder(
     folder: str | Path,
     device: torch.device,
     batch_size: int = 16,
+    mirror: bool = False,
 ) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Probabilities (n_slices, 6) of every slice of every series under ``folder``, decoded
     and preprocessed exactly as the viewer does, with each slice's series UID and position
@@ -118,7 +132,8 @@ def score_folder(
                 logger.warning("skipping %s: %s", exc.file, exc.reason)
         if hus:
             x = preprocess_batch(hus, spec).to(device)
-            probs.append(torch.sigmoid(model(x).float()).cpu().numpy())
+            logits = model(x, mirror=True) if mirror else model(x)
+            probs.append(torch.sigmoid(logits.float()).cpu().numpy())
     p = np.concatenate(probs) if probs else np.zeros((0, len(LABELS)), np.float32)
     return p, [u for u, _ in kept], np.array([z for _, z in kept], dtype=np.float64)
 
@@ -147,6 +162,17 @@ def flag_counts(p: np.ndarray, thresholds: dict[str, float]) -> dict[str, Any]:
         "flagged_by_label": {n: int(flagged[:, c].sum()) for c, n in enumerate(LABELS)},
         "median_probability": stat(np.median),
         "max_probability": stat(np.max),
+    }
+
+
+def studies_flagged(series: list[str], p: np.ndarray, threshold: float) -> dict[str, Any]:
+    """How many series (studies) reach the study-level threshold, and their P(any)."""
+    a = LABELS.index("any")
+    _, scores = study_scores(series, np.zeros(len(p)), p[:, a]) if len(p) else (None, [])
+    return {
+        "studies": int(len(scores)),
+        "studies_flagged": int(sum(float(s) >= threshold for s in scores)),
+        "study_probability_median": round(float(np.median(scores)), 4) if len(scores) else None,
     }
 
 
@@ -203,6 +229,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                 autocast,
                 args.progress,
                 name,
+                mirror=args.mirror_average,
             )
         if "val" in probs and (args.rechoose_thresholds or not thresholds):
             thresholds = choose_thresholds(splits["val"].labels, probs["val"])
@@ -228,6 +255,29 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             )
         for name, p in probs.items():
             metrics[name] = summarize(splits[name].labels, p, thresholds or None)
+        if "val" in probs:
+            a = LABELS.index("any")
+            yv, pv = study_scores(
+                split_series(splits["val"])[0], splits["val"].labels[:, a], probs["val"][:, a]
+            )
+            study_thr = choose_threshold(
+                yv,
+                pv,
+                min_sensitivity=args.study_sensitivity,
+                max_threshold=MAX_STUDY_THRESHOLD,
+            )
+            metrics["study"] = {
+                "threshold": study_thr,
+                "rule": STUDY_RULE.format(sens=args.study_sensitivity, cap=MAX_STUDY_THRESHOLD),
+                "val": study_metrics(yv, pv, study_thr),
+            }
+            if "test" in probs:
+                yt, pt = study_scores(
+                    split_series(splits["test"])[0],
+                    splits["test"].labels[:, a],
+                    probs["test"][:, a],
+                )
+                metrics["study"]["test"] = study_metrics(yt, pt, study_thr)
         if "test" in probs:
             curves = plot_curves(splits["test"].labels, probs["test"], out, "test", "(test split)")
             metrics["curves"] = [c.name for c in curves]
@@ -237,13 +287,17 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     metrics["thresholds"] = thresholds
     metrics["threshold_rule"] = THRESHOLD_RULE
     metrics["min_sensitivity"] = DEFAULT_MIN_SENSITIVITY
+    metrics["mirror_average"] = bool(args.mirror_average)
+    study_thr = (metrics.get("study") or {}).get("threshold", thresholds["any"])
     if args.realct:
         metrics["realct"] = {}
         if context is not None:
             metrics["realct_slice_only"] = {}
         for folder in args.realct:
             name = Path(folder).name
-            p, series, positions = score_folder(model, spec, folder, device)
+            p, series, positions = score_folder(
+                model, spec, folder, device, mirror=args.mirror_average
+            )
             if context is not None:
                 metrics["realct_slice_only"][name] = flag_counts(p, metrics["slice_thresholds"])
                 p = apply_by_series(context, p, series, positions)
@@ -251,6 +305,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                 metrics["realct"][name]["series"] = len(set(series))
             else:
                 metrics["realct"][name] = flag_counts(p, thresholds)
+            metrics["realct"][name].update(studies_flagged(series, p, study_thr))
             logger.info(
                 "real CT %s: %d of %d slices flagged 'any'",
                 name,

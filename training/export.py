@@ -186,8 +186,24 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             "slice_context": SliceContext.from_dict(context),
             "slice_thresholds": metrics["slice_thresholds"],
         }
+    study = (metrics or {}).get("study") or {}
+    if study:
+        card["study_level"] = study.get("rule", "")
+    if (metrics or {}).get("mirror_average"):
+        card["mirror_average"] = (
+            "each slice is scored as the mean of its own and its left-right mirror image's "
+            "feature maps, so a study and its mirror get the same answer"
+        )
     sha = save_checkpoint(
-        out, model, spec, {k: float(thresholds[k]) for k in LABELS}, card, **extra
+        out,
+        model,
+        spec,
+        {k: float(thresholds[k]) for k in LABELS},
+        card,
+        mirror_average=bool((metrics or {}).get("mirror_average")),
+        study_threshold=study.get("threshold"),
+        study_rule=study.get("rule", ""),
+        **extra,
     )
     loaded = load_checkpoint(out)  # the viewer's reader must accept what we wrote
     logger.info("exported %s (%s, sha256 %s)", out, loaded.arch, sha[:16])

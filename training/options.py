@@ -194,6 +194,20 @@ def eval_parser(add_help: bool = True) -> argparse.ArgumentParser:
         help="distances along the series the stage looks at (default 5 10)",
     )
     p.add_argument("--context-l2", type=float, default=1e-3, help="L2 penalty of the stage")
+    p.add_argument(
+        "--no-mirror-average",
+        dest="mirror_average",
+        action="store_false",
+        help="score each slice alone (default: the mean of its and its left-right mirror "
+        "image's features, so a study and its mirror get the same answer; export stores it)",
+    )
+    p.add_argument(
+        "--study-sensitivity",
+        type=float,
+        default=0.95,
+        help="the study-level threshold (on a study's largest P(any)) is the highest one "
+        "keeping this sensitivity over the validation studies (default 0.95)",
+    )
     p.add_argument("-b", "--batch-size", type=int, default=64)
     p.add_argument("--device", default="auto")
     p.add_argument(
@@ -265,7 +279,7 @@ def bundled_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "labels only what the model can see",
     )
     p.add_argument("--size", type=int, default=192, help="model input size S")
-    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--epochs", type=int, default=7)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--arch", default="densenet")

@@ -24,6 +24,7 @@ import numpy as np
 
 from ichviewer.core.labels import LABELS, SUBTYPES
 from ichviewer.io.pixels import AIR_HU
+from training import ctsim
 from training.anatomy import Head
 from training.lesions import (
     BIT,
@@ -44,8 +45,10 @@ SLICE_MM = 5.0
 WORK_MAX = 384
 #: Sub-plane offsets averaged into each 5 mm slice (partial volume).
 PARTIAL_VOLUME_MM = (-1.25, 1.25)
-#: Glow around bone (training.phantom.glow): fraction and spread, drawn per study.
+#: Glow around bone (training.phantom.glow): fraction and spread, drawn per study. A
+#: simulated scan (training.ctsim) makes part of the glow itself, so it adds less.
 GLOW_AMP = (0.06, 0.2)
+GLOW_AMP_SCANNED = (0.02, 0.1)
 GLOW_SIGMA_MM = (2.0, 3.2)
 
 
@@ -170,9 +173,12 @@ def _generate(
     lesion_types: Sequence[str] | None,
     p_negative: float,
     quiet_air: bool = False,
+    scanner: bool = True,
 ) -> SyntheticStudy:
     """generate_study; ``quiet_air`` leaves the air around the head noise-free (exactly
-    -1000 HU) so RLE can compress the committed demo (noise in air is incompressible)."""
+    -1000 HU) so RLE can compress the committed demo (noise in air is incompressible).
+    ``scanner`` reconstructs every slice from a simulated acquisition (training.ctsim:
+    beam hardening, quantum noise, FBP); without it, smoothed Gaussian noise is added."""
     if size < 32:
         raise ValueError(f"size must be at least 32 pixels, got {size}")
     if n_slices is not None and n_slices < 2:
@@ -191,11 +197,12 @@ def _generate(
     noise_hu = r_pose.uniform(2.5, 4.5)
     M = _head_to_image(tilt, shift, fov, work, size)
     r_glow = np.random.default_rng([seed, index, 4])  # own stream: other draws unchanged
-    glow_args = (float(r_glow.uniform(*GLOW_AMP)), float(r_glow.uniform(*GLOW_SIGMA_MM)))
+    amp = r_glow.uniform(*(GLOW_AMP_SCANNED if scanner else GLOW_AMP))
+    glow_args = (float(amp), float(r_glow.uniform(*GLOW_SIGMA_MM)))
+    acq = ctsim.Acquisition.sample(np.random.default_rng([seed, index, 5])) if scanner else None
     for attempt in range(8):
         lesions = sample_lesions(r_les, head, phantom.parts, kinds, tilt)
-        r_noise = np.random.default_rng([seed, index, 3])  # same noise whatever the lesions
-        hu = np.empty((n, size, size), np.int16)
+        clean = np.empty((n, size, size), np.float32)
         masks = np.empty((n, size, size), np.uint8)
         for i, z in enumerate(zs):
             # Two sub-planes per slice: the 5 mm slab's partial volume softens what the
@@ -213,23 +220,30 @@ def _generate(
             mean += glow(bone / len(planes), fov / work, *glow_args)
             img = cv2.warpAffine(mean, M, (size, size), flags=cv2.INTER_LINEAR, borderValue=AIR)
             masks[i] = cv2.warpAffine(bits, M, (size, size), flags=cv2.INTER_NEAREST)
-            img = np.where(hr_mask & (img < -500), hr_hu, img)
-            if ps < 0.6:
-                img = cv2.GaussianBlur(img, (0, 0), 0.55)
-            nz = r_noise.standard_normal((size, size), dtype=np.float32)
-            nz = cv2.GaussianBlur(nz, (0, 0), max(0.75 / ps, 0.3))
-            air = img < -990 if quiet_air else None
-            img += nz * (noise_hu / (nz.std() + 1e-6))
-            if air is not None:
-                img[air] = AIR
-            img[outside] = pad
-            hu[i] = np.clip(np.rint(img), pad, 3071).astype(np.int16)
+            clean[i] = np.where(hr_mask & (img < -500), hr_hu, img)
         labels = _labels(masks)
         if all(labels[:, LABELS.index(k)].any() for k in kinds):
             break
         log.debug("study %d: a subtype missed every slice, resampling (%d)", index, attempt)
     else:
         log.warning("study %d: could not place all of %s visibly", index, kinds)
+    # The scan itself, once the lesions are placed (the costly part: done once).
+    r_noise = np.random.default_rng([seed, index, 3])
+    hu = np.empty((n, size, size), np.int16)
+    for i, img in enumerate(clean):
+        if ps < 0.6:
+            img = cv2.GaussianBlur(img, (0, 0), 0.55)
+        air = img < -990 if quiet_air else None
+        if acq is not None:
+            img = ctsim.acquire(img, ps, acq, r_noise)
+        else:
+            nz = r_noise.standard_normal((size, size), dtype=np.float32)
+            nz = cv2.GaussianBlur(nz, (0, 0), max(0.75 / ps, 0.3))
+            img = img + nz * (noise_hu / (nz.std() + 1e-6))
+        if air is not None:
+            img[air] = AIR
+        img[outside] = pad
+        hu[i] = np.clip(np.rint(img), pad, 3071).astype(np.int16)
     z_table = -round(float(r_pose.uniform(20, 80)), 1)
     cos, sin = math.cos(tilt), math.sin(tilt)
     les_dicts = []

@@ -10,6 +10,13 @@ the series-context stage the viewer applies to the network's per-slice probabili
 ``thresholds`` are then the operating points of the revised probabilities (what every screen
 and report shows); the network's own are kept in ``slice_context["slice_thresholds"]``.
 Files without the stage are written as version 1, which earlier viewers read as before.
+
+Version 3 adds two optional entries that change what the viewer computes, so earlier
+viewers refuse such a file instead of scoring it differently:
+``inference = {"mirror_average": bool}`` (score each slice with the mean of its own and its
+left-right mirror image's feature maps, :func:`ichviewer.ai.network.mirror_averaged`) and
+``study = {"threshold": float, "rule": str}`` (the study-level operating point on the
+study's largest P(any), :mod:`ichviewer.core.triage`).
 """
 
 from __future__ import annotations
@@ -40,9 +47,10 @@ from ichviewer.paths import atomic_write_bytes
 logger = logging.getLogger("ichviewer.ai")
 
 FORMAT_NAME = "ichviewer-checkpoint"
-FORMAT_VERSION = 2
-#: Versions this reader accepts: 1 (no series context) and 2 (optional ``slice_context``).
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+#: Versions this reader accepts: 1 (no series context), 2 (optional ``slice_context``) and
+#: 3 (optional ``inference`` and ``study`` too).
+READABLE_VERSIONS = (1, 2, 3)
 REQUIRED_KEYS: tuple[str, ...] = (
     "format",
     "version",
@@ -89,6 +97,12 @@ class LoadedCheckpoint:
     context: SliceContext | None = None
     #: the network's own thresholds when ``context`` is set (for information)
     slice_thresholds: dict[str, float] | None = None
+    #: score each slice as the mean of its and its mirror image's features (version 3)
+    mirror_average: bool = False
+    #: study-level threshold on the study's largest P(any) (version 3; None: not stored)
+    study_threshold: float | None = None
+    #: how ``study_threshold`` was chosen
+    study_rule: str = ""
 
     @property
     def threshold_array(self) -> np.ndarray:
@@ -214,6 +228,9 @@ def save_checkpoint(
     arch_kwargs: Mapping[str, Any] | None = None,
     slice_context: SliceContext | None = None,
     slice_thresholds: Mapping[str, float] | Sequence[float] | np.ndarray | None = None,
+    mirror_average: bool = False,
+    study_threshold: float | None = None,
+    study_rule: str = "",
 ) -> str:
     """Write a checkpoint atomically and return its SHA-256.
 
@@ -221,7 +238,8 @@ def save_checkpoint(
     DenseNet (then pass ``arch`` and ``arch_kwargs``). ``card`` is merged over
     :func:`model_card`; its ``intended_use`` must say "not for diagnostic use". With
     ``slice_context``, ``thresholds`` apply to its revised probabilities and
-    ``slice_thresholds`` (required then) are the network's own.
+    ``slice_thresholds`` (required then) are the network's own. ``mirror_average`` and
+    ``study_threshold`` (version 3) are described in the module docstring.
     """
     if isinstance(model, DenseNetCAM):
         arch = arch or model.arch
@@ -238,9 +256,10 @@ def save_checkpoint(
     if NOT_FOR_DIAGNOSIS not in str(full_card.get("intended_use", "")).lower():
         raise ValueError(f"card intended_use must contain {NOT_FOR_DIAGNOSIS!r}")
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in net.state_dict().items()}
+    v3 = mirror_average or study_threshold is not None
     payload = {
         "format": FORMAT_NAME,
-        "version": 1 if slice_context is None else FORMAT_VERSION,
+        "version": FORMAT_VERSION if v3 else (1 if slice_context is None else 2),
         "arch": arch,
         "arch_kwargs": kwargs,
         "labels": list(LABELS),
@@ -256,6 +275,13 @@ def save_checkpoint(
             **slice_context.to_dict(),
             "slice_thresholds": _thresholds_dict(slice_thresholds),
         }
+    if mirror_average:
+        payload["inference"] = {"mirror_average": True}
+    if study_threshold is not None:
+        t = float(study_threshold)
+        if not (math.isfinite(t) and 0.0 <= t <= 1.0):
+            raise ValueError(f"study threshold must be in [0, 1], got {t}")
+        payload["study"] = {"threshold": t, "rule": str(study_rule)}
     buf = io.BytesIO()
     torch.save(payload, buf)
     data = buf.getvalue()
@@ -348,6 +374,34 @@ def _parse_context(
     return context, slice_thr
 
 
+def _parse_v3(name: str, obj: Mapping[str, Any]) -> tuple[bool, float | None, str]:
+    """(mirror_average, study threshold, study rule) of a version-3 file."""
+    inference, study = obj.get("inference"), obj.get("study")
+    if (inference is not None or study is not None) and obj.get("version") != 3:
+        raise ModelLoadError(
+            f"{name}: 'inference' and 'study' entries need checkpoint version 3, file says "
+            f"{obj.get('version')!r}"
+        )
+    mirror = False
+    if inference is not None:
+        if not isinstance(inference, Mapping):
+            raise ModelLoadError(f"{name}: inference must be a dict")
+        mirror = inference.get("mirror_average", False)
+        if not isinstance(mirror, bool):
+            raise ModelLoadError(f"{name}: inference.mirror_average must be true or false")
+    threshold, rule = None, ""
+    if study is not None:
+        t = study.get("threshold") if isinstance(study, Mapping) else None
+        if (
+            isinstance(t, bool)
+            or not isinstance(t, (int, float))
+            or not (math.isfinite(t) and 0.0 <= t <= 1.0)
+        ):
+            raise ModelLoadError(f"{name}: study.threshold must be a number in [0, 1]")
+        threshold, rule = float(t), str(study.get("rule", ""))
+    return mirror, threshold, rule
+
+
 def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
     """Read and validate a checkpoint; the model comes back in eval mode on the CPU."""
     path = Path(path)
@@ -401,6 +455,7 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
     model.eval()
     thresholds = _parse_thresholds(name, obj["thresholds"])
     context, slice_thresholds = _parse_context(name, obj)
+    mirror, study_threshold, study_rule = _parse_v3(name, obj)
     card = obj["card"]
     if not isinstance(card, Mapping):
         raise ModelLoadError(f"{name}: card must be a dict, got {type(card).__name__}")
@@ -422,4 +477,7 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
         arch_kwargs=dict(kwargs),
         context=context,
         slice_thresholds=slice_thresholds,
+        mirror_average=mirror,
+        study_threshold=study_threshold,
+        study_rule=study_rule,
     )

@@ -96,6 +96,10 @@ class DenseNetCAM(nn.Module):
         """Feature maps F (N, K, h, w): after the final norm and ReLU, before pooling."""
         return F.relu(self.net.features(x))
 
+    def mirror_features(self, x: torch.Tensor) -> torch.Tensor:
+        """:func:`mirror_averaged` of :meth:`features`."""
+        return mirror_averaged(self.features, x)
+
     def head(self, feats: torch.Tensor) -> torch.Tensor:
         """Logits from feature maps: classifier(global average pool(F)), or with
         ``pool="lse"`` the log-mean-exp of each label's map S_c plus its bias (in float32)."""
@@ -118,19 +122,39 @@ class DenseNetCAM(nn.Module):
             s = torch.einsum("ck,nkhw->nchw", fc.weight.float(), feats.float())
             return s + fc.bias.float().view(1, -1, 1, 1)
 
-    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_features(
+        self, x: torch.Tensor, mirror: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(logits, F) from one forward pass: the CAM and the probabilities share it."""
-        feats = self.features(x)
+        feats = self.mirror_features(x) if mirror else self.features(x)
         return self.head(feats), feats
 
-    def forward(self, x: torch.Tensor, maps: bool = False) -> torch.Tensor | tuple:
-        """Logits; with ``maps=True`` (logits, label_maps) from the same pass."""
-        feats = self.features(x)
+    def forward(
+        self, x: torch.Tensor, maps: bool = False, mirror: bool = False
+    ) -> torch.Tensor | tuple:
+        """Logits; with ``maps=True`` (logits, label_maps) from the same pass; with
+        ``mirror=True`` from :func:`mirror_averaged` features (inference only)."""
+        feats = self.mirror_features(x) if mirror else self.features(x)
         if not maps:
             return self.head(feats)
         label_maps = self.label_maps(feats)
         logits = self._lse(label_maps) if self.pool == "lse" else self.head(feats)
         return logits, label_maps
+
+
+def mirror_averaged(features: Any, x: torch.Tensor) -> torch.Tensor:
+    """Feature maps made exactly left-right symmetric in the input: the mean of F(x) and
+    the mirror image of F(mirror(x)), from one pass over both (2N images).
+
+    For the mirrored input the result is the mirror image of this one, so the pooled logits
+    (average or log-sum-exp: neither cares where a cell is) are the same for a study and
+    its left-right mirror, and each CAM is the mirror image of the other. A network trained
+    with flip augmentation is nearly symmetric already; this makes the patient's side
+    irrelevant by construction (averaging also evens out the two views' noise).
+    """
+    n = x.shape[0]
+    f = features(torch.cat([x, torch.flip(x, dims=(-1,))]))
+    return 0.5 * (f[:n] + torch.flip(f[n:], dims=(-1,)))
 
 
 def check_arch(arch: str, kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from ichviewer.ai.cam import class_activation_maps
 from ichviewer.ai.checkpoint import LoadedCheckpoint, load_checkpoint
 from ichviewer.ai.fastpath import inference_copy
 from ichviewer.ai.jobs import ScoringJob, priority_order
+from ichviewer.ai.network import mirror_averaged
 from ichviewer.ai.preprocess import PreprocessSpec, preprocess_batch
 from ichviewer.ai.results import SliceResult
 from ichviewer.errors import IchViewerError
@@ -124,6 +125,8 @@ class Predictor:
         self.labels = checkpoint.labels
         self.thresholds = checkpoint.threshold_array
         self.context = checkpoint.context
+        #: score the mean of each slice's and its mirror image's features (checkpoint's choice)
+        self.mirror_average = bool(checkpoint.mirror_average)
         self.sha256 = checkpoint.sha256
         self.name = checkpoint.name
         self.batch_size = int(batch_size)
@@ -204,7 +207,7 @@ class Predictor:
         with torch.inference_mode():
             x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
             with self._autocast(dtype):
-                feats = net.features(x)
+                feats = mirror_averaged(net.features, x) if self.mirror_average else net.features(x)
             # Pooling and the linear head in fp32: negligible cost, and the CAM identity
             # pool(CAM_c) + b_c == logit_c then holds exactly in the same precision.
             feats = feats.float()
@@ -241,6 +244,14 @@ class Predictor:
             return p.copy()
         return self.context.apply(p, positions_mm)
 
+    @property
+    def study_threshold(self) -> float:
+        """The study-level operating point on a study's largest P(any): the checkpoint's,
+        else the slice threshold of 'any' (a study is flagged when a slice is)."""
+        if self.checkpoint.study_threshold is not None:
+            return float(self.checkpoint.study_threshold)
+        return float(self.checkpoint.thresholds["any"])
+
     def flagged_labels(self, probabilities: np.ndarray) -> list[str]:
         """Labels at or above their operating threshold."""
         return [
@@ -259,4 +270,6 @@ class Predictor:
             "batch_size": self.batch_size,
             "input_size": self.spec.size,
             "series_context_mm": None if self.context is None else list(self.context.distances_mm),
+            "mirror_average": self.mirror_average,
+            "study_threshold": self.study_threshold,
         }

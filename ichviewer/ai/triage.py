@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # torch loads only when scoring starts, so building the parse
     from ichviewer.ai.cache import ResultCache
     from ichviewer.ai.predictor import Predictor
     from ichviewer.ai.results import SliceResult
+    from ichviewer.core.scope import Scope
 
 logger = logging.getLogger("ichviewer.ai")
 
@@ -110,23 +111,32 @@ def _round(p: float) -> float:
 
 
 def series_report(
-    series: SeriesInfo, results: dict[int, SliceResult], predictor: Predictor
+    series: SeriesInfo,
+    results: dict[int, SliceResult],
+    predictor: Predictor,
+    scope: Scope | None = None,
 ) -> dict[str, Any]:
     """One ``studies[]`` entry: a scored series with per-slice probabilities and flags.
 
     ``probabilities`` are what the viewer shows: with the checkpoint's series-context stage
     applied over the scored slices; ``slice_probabilities`` (only when the stage exists)
-    are the network's on the slice alone.
+    are the network's on the slice alone. ``study_probability`` / ``study_flagged`` are the
+    study-level call (:func:`ichviewer.core.triage.study_decision`); a series out of the
+    model's ``scope`` is scored but flags nothing, and ``scope_reason`` says why.
     """
     from ichviewer.ai.results import stack_probabilities
+    from ichviewer.core.scope import Scope
+    from ichviewer.core.triage import study_decision
 
+    scope = scope or Scope(True)
     raw = stack_probabilities(results, series.n_slices)
     shown = predictor.in_series(raw, series.positions_mm)
+    decision = study_decision(shown, predictor.study_threshold, scope.in_scope)
     slices, flagged, probs = [], [], []
     for i, ref in enumerate(series.slices):
         if i not in results:
             continue
-        labels = predictor.flagged_labels(shown[i])
+        labels = predictor.flagged_labels(shown[i]) if scope.in_scope else []
         if labels:
             flagged.append(ref.sop_instance_uid)
         probs.append(shown[i])
@@ -151,6 +161,11 @@ def series_report(
         "n_slices": series.n_slices,
         "n_scored": len(slices),
         "max": {lb: _round(p) for lb, p in zip(LABELS, peak, strict=True)},
+        "study_probability": None if decision.probability is None else _round(decision.probability),
+        "study_flagged": decision.flagged,
+        "study_threshold": _round(decision.threshold),
+        "in_scope": scope.in_scope,
+        "scope_reason": scope.reason,
         "flagged": flagged,
         "slices": slices,
     }
@@ -171,6 +186,7 @@ def score_scan(
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """Score every series found; returns (studies, errors)."""
     from ichviewer.ai.jobs import ScoringJob
+    from ichviewer.io.scope import series_scope
 
     errors = [{"file": e.file, "error": e.error} for e in found.errors]
     studies = []
@@ -184,10 +200,15 @@ def score_scan(
         uids = [ref.sop_instance_uid for ref in series.slices]
         job = ScoringJob(predictor, reader, uids, order=None, cache=cache)
         results = job.run(on_progress=_progress_printer(k, len(found.series), series))
+        scope = series_scope(series, reader)
+        if not scope.in_scope:
+            _say(f"  series {k}: out of scope, nothing flagged: {scope.reason}")
+        elif scope.reason:
+            _say(f"  series {k}: warning: {scope.reason}")
         errors += [{"file": e.file, "error": e.error} for e in reader.errors]
         errors += [{"file": series.slices[i].source, "error": why} for i, why in job.failed.items()]
         if results:
-            studies.append(series_report(series, results, predictor))
+            studies.append(series_report(series, results, predictor, scope))
     return studies, errors
 
 
@@ -276,8 +297,10 @@ def run(args: argparse.Namespace) -> int:
         _say(f"error: no image series could be scored under {', '.join(map(str, args.paths))}")
         return 2
     n_flagged = sum(len(st["flagged"]) for st in studies)
+    n_studies = sum(bool(st["study_flagged"]) for st in studies)
     _say(
-        f"wrote {out}: {len(studies)} series, {n_slices} slices, {n_flagged} flagged, "
+        f"wrote {out}: {len(studies)} series ({n_studies} flagged at study level), "
+        f"{n_slices} slices, {n_flagged} flagged, "
         f"{len(errors)} error(s), {report['seconds']:.1f} s. {report['disclaimer']}."
     )
     return 0
@@ -305,9 +328,14 @@ def self_test(
         _say(f"self-test failed: {exc}")
         return 1
     probs = predictor.in_series(np.stack([r.probabilities for r in results]), series.positions_mm)
+    from ichviewer.core.triage import study_decision
+
+    decision = study_decision(probs, predictor.study_threshold)
     summary = {
         "ok": True,
         "n_slices": len(results),
+        "study_probability": decision.probability,
+        "study_flagged": decision.flagged,
         "max": {lb: _round(p) for lb, p in zip(LABELS, probs.max(axis=0), strict=True)},
         "flagged": sum(bool(predictor.flagged_labels(p)) for p in probs),
         "model_sha256": predictor.sha256,

@@ -130,3 +130,39 @@ def study_summary(probabilities: np.ndarray, thresholds: Sequence[float]) -> Stu
         max_index=max_i,
         flagged_by_label={lb: int(mask[:, k].sum()) for k, lb in enumerate(LABELS)},
     )
+
+
+@dataclass(frozen=True)
+class StudyDecision:
+    """The study-level call a triage worklist sorts and flags by.
+
+    ``probability`` is P(any) for the study: the largest P(any) over its scored slices (what
+    the viewer shows, series context included); None when nothing is scored. ``flagged``:
+    it reaches ``threshold`` (the checkpoint's study-level operating point, else the slice
+    threshold of 'any'). An out-of-scope study is never flagged.
+    """
+
+    probability: float | None
+    threshold: float
+    flagged: bool
+
+
+def study_probability(probabilities: np.ndarray) -> float | None:
+    """P(any) of a study: its largest scored P(any) (None when no slice is scored)."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] != len(LABELS):
+        raise ValueError(f"probabilities must be (N, {len(LABELS)}), got {p.shape}")
+    col = p[:, LABELS.index("any")]
+    col = col[~np.isnan(col)]
+    return float(col.max()) if col.size else None
+
+
+def study_decision(
+    probabilities: np.ndarray,
+    threshold: float,
+    in_scope: bool = True,
+) -> StudyDecision:
+    """:class:`StudyDecision` of (N, 6) probabilities (NaN rows: not scored)."""
+    prob = study_probability(probabilities)
+    flagged = bool(in_scope and prob is not None and prob >= threshold)
+    return StudyDecision(prob, float(threshold), flagged)

@@ -272,6 +272,10 @@ def read_header(source: str) -> HeaderRecord | None:
         "modality": str(ds.get("Modality", "") or "CT"),
         "description": str(ds.get("SeriesDescription", "") or ""),
         "body_part": str(ds.get("BodyPartExamined", "") or ""),
+        # What the scope check reads (ichviewer.core.scope): never logged, only matched.
+        "protocol_name": str(ds.get("ProtocolName", "") or ""),
+        "study_description": str(ds.get("StudyDescription", "") or ""),
+        "contrast_agent": str(ds.get("ContrastBolusAgent", "") or ""),
         "study_date": str(ds.get("StudyDate", "") or ""),
         "series_number": int(ds.SeriesNumber) if ds.get("SeriesNumber") not in (None, "") else None,
         "patient_name": str(ds.get("PatientName", "") or ""),

@@ -74,6 +74,9 @@ class SeriesInfo:
     series_number: int | None = None
     patient_name: str = field(default="", repr=False)  # shown only on request, never logged
     patient_id: str = field(default="", repr=False)
+    protocol_name: str = ""
+    study_description: str = ""
+    contrast_agent: str = ""  # ContrastBolusAgent (0018,0010)
 
     @property
     def n_slices(self) -> int:

@@ -26,6 +26,8 @@ import numpy as np
 from PySide6 import QtCore
 
 from ichviewer.core.labels import LABELS
+from ichviewer.core.scope import Scope
+from ichviewer.core.triage import StudyDecision, study_decision
 from ichviewer.site_config import SiteConfig, effective_model_path, load_site_config
 from ichviewer.ui.ai_cams import CamMixin
 from ichviewer.ui.ai_worker import (
@@ -86,6 +88,8 @@ class AIController(CamMixin, QtCore.QObject):
         self._load_user = False
         # The open series.
         self.reader: SeriesReader | None = None
+        #: is the open series a (non-contrast) head CT? Out of scope: nothing is flagged
+        self.scope = Scope(True)
         self.slice_probabilities = np.zeros((0, len(LABELS)), dtype=np.float32)
         self._shown: np.ndarray | None = None
         self.n_from_cache = 0
@@ -113,9 +117,17 @@ class AIController(CamMixin, QtCore.QObject):
 
     @property
     def thresholds(self) -> np.ndarray:
-        if self.info is None:
+        """The operating thresholds every flag on screen uses; +inf (nothing fires) without
+        a model or for a series out of the model's scope."""
+        if self.info is None or not self.scope.in_scope:
             return np.full(len(LABELS), np.inf, dtype=np.float32)
         return np.asarray(self.info.thresholds, dtype=np.float32)
+
+    def study_decision(self) -> StudyDecision | None:
+        """The study-level call on the open series (None without a model or series)."""
+        if self.info is None or self.reader is None:
+            return None
+        return study_decision(self.probabilities, self.info.study_threshold, self.scope.in_scope)
 
     @property
     def ready(self) -> bool:
@@ -211,8 +223,13 @@ class AIController(CamMixin, QtCore.QObject):
 
     def set_series(self, reader: SeriesReader, index: int, *, score: bool) -> None:
         """A series is on screen; score it (slice ``index`` first) when ``score``."""
+        from ichviewer.io.scope import series_scope
+
         self.close_series()
         self.reader = reader
+        self.scope = series_scope(reader.series, reader)
+        if not self.scope.in_scope:
+            logger.info("series out of the model's scope: %s", self.scope.reason)
         self.slice_probabilities = np.full(
             (reader.series.n_slices, len(LABELS)), np.nan, np.float32
         )
@@ -229,6 +246,7 @@ class AIController(CamMixin, QtCore.QObject):
         self._cam_running = self._cam_wanted = None
         self._cams.clear()
         self.reader = None
+        self.scope = Scope(True)
         self._only_loaded = False
         self._want_scoring = False
         self.scoring_done = False

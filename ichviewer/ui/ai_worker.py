@@ -53,6 +53,8 @@ class ModelInfo:
     threshold_source: str = "checkpoint"
     #: distances (mm) of the series-context stage; () when the model scores slices alone
     context_mm: tuple[float, ...] = ()
+    #: the study-level threshold on a study's largest P(any)
+    study_threshold: float = 0.5
 
     @classmethod
     def from_predictor(cls, p: Predictor) -> ModelInfo:
@@ -68,6 +70,7 @@ class ModelInfo:
             runtime=p.describe(),
             threshold_source=ck.threshold_source,
             context_mm=() if ck.context is None else tuple(ck.context.distances_mm),
+            study_threshold=p.study_threshold,
         )
 
     @property
@@ -136,9 +139,12 @@ class StudyScore:
     path: str
     description: str
     n_slices: int
-    max_any: float
+    max_any: float  # the study's P(any) (its largest slice P(any), as shown)
     n_flagged: int
     study_instance_uid: str = ""
+    study_flagged: bool = False  # at the checkpoint's study-level threshold
+    in_scope: bool = True
+    scope_reason: str = ""
 
 
 def _model_key(path: Path) -> tuple:
@@ -235,10 +241,14 @@ def study_job(
     if not results:
         raise SeriesError(f"{Path(path).name}: no slice could be scored")
     from ichviewer.ai.results import stack_probabilities
+    from ichviewer.core.triage import study_decision
+    from ichviewer.io.scope import series_scope
 
+    scope = series_scope(series, reader)
     shown = predictor.in_series(stack_probabilities(results, series.n_slices), series.positions_mm)
     probs = shown[sorted(results)]
-    flagged = [bool(predictor.flagged_labels(p)) for p in probs]
+    flagged = [bool(predictor.flagged_labels(p)) and scope.in_scope for p in probs]
+    decision = study_decision(probs, predictor.study_threshold, scope.in_scope)
     return StudyScore(
         path=str(path),
         description=series.description,
@@ -246,4 +256,7 @@ def study_job(
         max_any=float(probs[:, LABELS.index("any")].max()),
         n_flagged=int(sum(flagged)),
         study_instance_uid=series.study_instance_uid,
+        study_flagged=decision.flagged,
+        in_scope=scope.in_scope,
+        scope_reason=scope.reason,
     )

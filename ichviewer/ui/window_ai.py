@@ -180,8 +180,14 @@ class AIMixin:
         self._flagged = flagged_slices(probs, thr, order=self.triage_panel.order_name)
         if self.reader is None:
             self.triage_panel.set_summary("No study open")
+        elif not self.ai.scope.in_scope:
+            self.triage_panel.set_summary(
+                f"Out of the model's scope, nothing flagged: {self.ai.scope.reason}"
+            )
         elif self.ai.ready:
-            self.triage_panel.set_summary(study_summary(probs, thr).line(SHORT))
+            self.triage_panel.set_summary(
+                self._study_line() + study_summary(probs, thr).line(SHORT)
+            )
         else:
             self.triage_panel.set_summary(self._ai_state_text())
         self._refresh_triage_rows()
@@ -190,6 +196,15 @@ class AIMixin:
             self.marks_panel.context.setText(self._marks_context())
         if self._heatmap_on:
             self.refresh_heatmap()
+
+    def _study_line(self: MainWindow) -> str:
+        """'Study: FLAGGED (P(any) 0.97, threshold 0.90) · ' and any scope warning."""
+        d = self.ai.study_decision()
+        warn = f"⚠ {self.ai.scope.reason} · " if self.ai.scope.reason else ""
+        if d is None or d.probability is None:
+            return warn
+        call = "FLAGGED" if d.flagged else "not flagged"
+        return f"{warn}Study: {call} (P(any) {fmt_p(d.probability)}, threshold {fmt_p(d.threshold)}) · "
 
     def _refresh_triage_rows(self: MainWindow) -> None:
         self.triage_panel.set_rows(
@@ -201,8 +216,16 @@ class AIMixin:
         heading = ""
         if self.reader is not None:
             heading = f"Slice {self._index + 1}/{self.n_slices}"
-        if p is not None:
+        if self.reader is not None and not self.ai.scope.in_scope:
+            p = None  # bars for a chest or an MR would read as findings: say why there are none
+            status = (
+                f"Out of scope: {self.ai.scope.reason}. The model is meant for non-contrast "
+                "head CT; nothing is flagged on this series."
+            )
+        elif p is not None:
             status = self._context_text()
+            if self.ai.scope.reason:
+                status = f"⚠ {self.ai.scope.reason}. " + status
         elif self.reader is None:
             status = "No study open"
         elif not self.ai.ready:

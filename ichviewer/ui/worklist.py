@@ -1,6 +1,8 @@
 """Worklist: a folder of studies (each immediate subfolder or .zip is one study), each with
-its AI status and highest P(any), scored in the background one study at a time (through the
-result cache, so a study scored before is quick). Double-click opens a study."""
+its AI status, the study's P(any) and the study-level call, scored in the background one
+study at a time (through the result cache, so a study scored before is quick). Sorted by
+risk (study P(any), highest first) unless the reader sorts by another column; a study out
+of the model's scope says so and is never flagged. Double-click opens a study."""
 
 from __future__ import annotations
 
@@ -20,9 +22,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("ichviewer.ui")
 
-COLUMNS = ("Study", "Max P(any)", "Flagged", "AI status", "Slices", "Series")
+COLUMNS = ("Study", "P(any)", "Flagged", "AI status", "Slices", "Series")
 COL_PANY, COL_FLAGGED, COL_STATUS, COL_SLICES, COL_SERIES = 1, 2, 3, 4, 5
-STATUSES = ("queued", "scoring", "done", "error")
+STATUSES = ("queued", "scoring", "done", "out of scope", "error")
 _SORT = QtCore.Qt.ItemDataRole.UserRole + 1
 _PATH = QtCore.Qt.ItemDataRole.UserRole
 
@@ -80,7 +82,10 @@ class WorklistPanel(QtWidgets.QWidget):
         self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
         self.table.setWordWrap(False)
-        self.table.horizontalHeader().setSortIndicator(0, QtCore.Qt.SortOrder.AscendingOrder)
+        # Riskiest first (unscored rows carry -1 and sink to the bottom).
+        self.table.horizontalHeader().setSortIndicator(
+            COL_PANY, QtCore.Qt.SortOrder.DescendingOrder
+        )
         self.table.setSortingEnabled(True)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.cellDoubleClicked.connect(self._on_double_clicked)
@@ -143,7 +148,7 @@ class WorklistPanel(QtWidgets.QWidget):
         raise KeyError(path)
 
     def status_of(self, path: str) -> str:
-        return self.table.item(self.row_of(path), COL_STATUS).text().split(" ")[0]
+        return STATUSES[int(self.table.item(self.row_of(path), COL_STATUS).data(_SORT))]
 
     def paths(self) -> list[str]:
         """Study paths in the table's current (sorted) order."""
@@ -192,16 +197,23 @@ class WorklistPanel(QtWidgets.QWidget):
         self.table.setSortingEnabled(False)
         self.table.item(r, COL_SERIES).setText(s.description)
         self.table.item(r, COL_SERIES).setData(_SORT, s.description.lower())
+        # Out of scope: the numbers mean nothing, so the row sorts below every scored study.
+        risk = s.max_any if s.in_scope else -0.5
+        call = ("yes, " if s.study_flagged else "no, ") + f"{s.n_flagged} slices"
         for col, text, key in (
             (COL_SLICES, str(s.n_slices), float(s.n_slices)),
-            (COL_PANY, fmt_p(s.max_any), s.max_any),
-            (COL_FLAGGED, str(s.n_flagged), float(s.n_flagged)),
+            (COL_PANY, fmt_p(s.max_any) if s.in_scope else "–", risk),
+            (COL_FLAGGED, call if s.in_scope else "–", float(s.study_flagged) + risk),
         ):
             self.table.item(r, col).setText(text)
             self.table.item(r, col).setData(_SORT, key)
-        if s.n_flagged:
-            self.table.item(r, COL_PANY).setForeground(QtGui.QBrush(QtGui.QColor(FLAG_COLOUR)))
-        self._set_status(s.path, "done")
+        colour = QtGui.QColor(FLAG_COLOUR) if s.study_flagged else self.palette().text().color()
+        for col in (COL_PANY, COL_FLAGGED):
+            self.table.item(r, col).setForeground(QtGui.QBrush(colour))
+        if s.in_scope:
+            self._set_status(s.path, "done", s.scope_reason)
+        else:
+            self._set_status(s.path, "out of scope", s.scope_reason)
         self.table.setSortingEnabled(True)
         self.table.resizeColumnsToContents()
         self._on_done(rid)
@@ -236,9 +248,14 @@ class WorklistPanel(QtWidgets.QWidget):
 
     def _set_status(self, path: str, status: str, detail: str = "") -> None:
         item = self.table.item(self.row_of(path), COL_STATUS)
-        item.setText(f"{status} {detail}".strip() if status == "scoring" else status)
+        warn = status == "done" and bool(detail)  # e.g. contrast: scored, with a warning
+        item.setText(
+            f"{status} {detail}".strip()
+            if status == "scoring"
+            else (status + " (warning)" if warn else status)
+        )
         item.setData(_SORT, STATUSES.index(status))
-        item.setToolTip(detail if status == "error" else "")
+        item.setToolTip(detail if status in ("error", "out of scope") or warn else "")
 
     def stop(self) -> None:
         """Cancel the study being scored and empty the queue."""

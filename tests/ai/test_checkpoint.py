@@ -279,7 +279,7 @@ class TestSeriesContext:
 
     def test_stage_and_both_threshold_sets_come_back(self, ctx_ckpt):
         obj = _payload(ctx_ckpt)
-        assert obj["version"] == FORMAT_VERSION == 2
+        assert obj["version"] == 2 == FORMAT_VERSION - 1
         ck = load_checkpoint(ctx_ckpt)
         want = _context()
         assert ck.context is not None and ck.context.distances_mm == (5.0, 10.0)
@@ -322,3 +322,45 @@ class TestSeriesContext:
     def test_version_1_file_with_a_stage_is_refused(self, tmp_path, ctx_ckpt):
         path = _rewrite(ctx_ckpt, tmp_path / "v1.pt", version=1)
         TestRefusals()._refused(path, "slice_context needs checkpoint version 2")
+
+
+class TestVersion3:
+    """Version 3: mirror-averaged scoring and the study-level threshold."""
+
+    @pytest.fixture()
+    def v3_ckpt(self, tmp_path, tiny_spec):
+        path = tmp_path / "v3.pt"
+        save_checkpoint(
+            path,
+            tiny_model(),
+            tiny_spec,
+            [0.5] * 6,
+            {"name": "v3"},
+            mirror_average=True,
+            study_threshold=0.8,
+            study_rule="test rule",
+        )
+        return path
+
+    def test_round_trip(self, v3_ckpt):
+        assert _payload(v3_ckpt)["version"] == 3 == FORMAT_VERSION
+        ck = load_checkpoint(v3_ckpt)
+        assert ck.mirror_average is True
+        assert ck.study_threshold == pytest.approx(0.8) and ck.study_rule == "test rule"
+
+    def test_older_files_score_as_before(self, tiny_ckpt):
+        ck = load_checkpoint(tiny_ckpt)
+        assert ck.mirror_average is False and ck.study_threshold is None
+
+    def test_version_3_entries_in_a_version_2_file_are_refused(self, tmp_path, v3_ckpt):
+        path = _rewrite(v3_ckpt, tmp_path / "v2.pt", version=2)
+        TestRefusals()._refused(path, "need checkpoint version 3")
+
+    @pytest.mark.parametrize("bad", [1.5, -0.1, float("nan"), "0.5", True])
+    def test_bad_study_threshold_is_named(self, tmp_path, v3_ckpt, bad):
+        path = _rewrite(v3_ckpt, tmp_path / "s.pt", study={"threshold": bad})
+        TestRefusals()._refused(path, "study.threshold must be a number in [0, 1]")
+
+    def test_bad_mirror_flag_is_named(self, tmp_path, v3_ckpt):
+        path = _rewrite(v3_ckpt, tmp_path / "m.pt", inference={"mirror_average": "yes"})
+        TestRefusals()._refused(path, "inference.mirror_average must be true or false")

@@ -109,3 +109,25 @@ class TestStudySummary:
         s = study_summary(np.full((7, 6), np.nan), T)
         assert s.n_scored == 0 and s.max_probability["any"] is None
         assert s.line() == "Not scored yet (7 slices)"
+
+
+class TestStudyDecision:
+    def _p(self, any_values):
+        p = np.full((len(any_values), 6), 0.01, np.float32)
+        p[:, -1] = any_values
+        return p
+
+    def test_study_probability_is_the_largest_scored_p_any(self):
+        from ichviewer.core.triage import study_probability
+
+        assert study_probability(self._p([0.1, np.nan, 0.7, 0.3])) == pytest.approx(0.7)
+        assert study_probability(self._p([np.nan, np.nan])) is None
+
+    def test_flagged_at_the_study_threshold_only_in_scope(self):
+        from ichviewer.core.triage import study_decision
+
+        p = self._p([0.2, 0.85])
+        assert study_decision(p, 0.8).flagged
+        assert not study_decision(p, 0.9).flagged
+        assert not study_decision(p, 0.8, in_scope=False).flagged
+        assert not study_decision(self._p([np.nan]), 0.0).flagged

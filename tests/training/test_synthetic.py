@@ -29,6 +29,17 @@ ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "resources" / "demo"
 
 
+def painted(seed: int, index: int = 0, **kw) -> SyntheticStudy:
+    """A study as the anatomy and lesions are painted, before the simulated scan
+    (training.ctsim, tested on its own): what the pixel-exact tests below look at."""
+    from training.synthetic import _generate
+
+    kw.setdefault("n_slices", None)
+    kw.setdefault("lesion_types", None)
+    kw.setdefault("p_negative", 0.5)
+    return _generate(seed, index, scanner=False, **kw)
+
+
 def _read_hu(paths: list[Path]) -> tuple[np.ndarray, list[pydicom.Dataset]]:
     dss = [pydicom.dcmread(p) for p in paths]
     return np.stack([apply_modality_lut(ds.pixel_array, ds) for ds in dss]), dss
@@ -46,8 +57,8 @@ def one_each() -> dict[str, tuple[SyntheticStudy, SyntheticStudy]]:
     for k, name in enumerate(SUBTYPES):
         args = dict(seed=11, index=k, size=128)
         out[name] = (
-            generate_study(**args, lesion_types=[name]),
-            generate_study(**args, lesion_types=[]),
+            painted(**args, lesion_types=[name]),
+            painted(**args, lesion_types=[]),
         )
     return out
 
@@ -195,9 +206,9 @@ class TestGenerateStudy:
     def test_brain_next_to_the_skull_glows_as_on_real_ct(self, monkeypatch):
         import training.synthetic as synthetic
 
-        with_glow = generate_study(5, 2, size=128, n_slices=10)
+        with_glow = painted(5, 2, size=128, n_slices=10)
         monkeypatch.setattr(synthetic, "GLOW_AMP", (0.0, 0.0))
-        without = generate_study(5, 2, size=128, n_slices=10)
+        without = painted(5, 2, size=128, n_slices=10)
         # Same study otherwise: lesions, labels and masks do not move.
         assert np.array_equal(with_glow.masks, without.masks)
         assert np.array_equal(with_glow.labels, without.labels)
@@ -215,6 +226,35 @@ class TestGenerateStudy:
             far.append(d[(soft > 0) & (d_bone > 25)])
         assert np.median(np.concatenate(near)) >= 4  # real CT: some 10-15 HU at 3 mm
         assert np.median(np.concatenate(far)) <= 1
+
+    def test_the_scan_changes_little_far_from_a_lesion(self):
+        # The simulated scan spreads a lesion a little (the kernel's tails; photon noise
+        # follows the attenuation): far from it a pixel moves by a few HU at most.
+        s = generate_study(11, 4, size=128, lesion_types=["subdural"])
+        twin = generate_study(11, 4, size=128, lesion_types=[])
+        m = s.masks > 0
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
+        near = np.stack([cv2.dilate(x.astype(np.uint8), kernel) for x in m]) > 0
+        near[1:] |= near[:-1].copy()
+        near[:-1] |= near[1:].copy()
+        diff = np.abs(s.hu.astype(np.int32) - twin.hu.astype(np.int32))
+        far = ~near & (twin.hu < 150)
+        assert diff[m].mean() > 15  # the blood itself shows
+        assert diff[far].max() <= 8 and (diff[far] > 0).mean() < 0.02
+
+    def test_scanned_brain_noise_is_in_the_range_of_real_ct(self):
+        # Real head CT resized to 192 px: 2-3 HU (5 mm) to ~5 HU (0.625 mm) between
+        # neighbouring brain pixels (../shared/data/realct, measured the same way).
+        sds = []
+        for i in range(6):
+            s = generate_study(21, i, size=192, n_slices=12, lesion_types=[])
+            hu = s.hu[6].astype(np.float32)
+            a, b = hu[:, :-1], hu[:, 1:]
+            brain = (a > 15) & (a < 55) & (b > 15) & (b < 55)
+            d = (a - b)[brain]
+            sds.append(d[np.abs(d) < 20].std() / np.sqrt(2))
+        assert 1.0 < min(sds) and max(sds) < 7.0
+        assert max(sds) / min(sds) > 1.3  # studies differ in dose and kernel
 
     def test_unknown_subtype_is_refused(self):
         with pytest.raises(ValueError, match="chronic"):
