@@ -187,3 +187,55 @@ class TestSelfTest:
         assert cli.main(["--self-test", "--model", str(tiny_ckpt)]) == 0
         summary = json.loads(capsys.readouterr().out)
         assert summary["model_name"] == "tiny-test" and summary["n_slices"] == 5
+
+
+class TestStudyLevelAndScope:
+    """Each study carries the study-level call and whether it is in the model's scope."""
+
+    def test_study_probability_and_the_checkpoints_study_threshold(
+        self, tmp_path, tiny_spec, dicom_study
+    ):
+        from tests.ai.conftest import _save_tiny
+
+        folder, _ = dicom_study
+        results = {}
+        for name, thr in (("low", 0.0), ("high", 1.0)):
+            ckpt = _save_tiny(tmp_path / f"{name}.pt", tiny_spec, name, study_threshold=thr)
+            out = tmp_path / f"{name}.json"
+            assert _run(folder, "--model", ckpt, "--device", "cpu", "--out", out) == 0
+            (study,) = json.loads(out.read_text())["studies"]
+            results[name] = study
+        low, high = results["low"], results["high"]
+        p_any = max(s["probabilities"]["any"] for s in low["slices"])
+        assert low["study_probability"] == pytest.approx(p_any)
+        assert low["study_flagged"] is True and high["study_flagged"] is False
+        assert high["study_threshold"] == 1.0
+        assert low["in_scope"] is True and low["scope_reason"] == ""
+
+    def test_without_a_study_threshold_the_slice_threshold_of_any_decides(
+        self, tmp_path, tiny_ckpt, dicom_study
+    ):
+        folder, _ = dicom_study
+        out = tmp_path / "r.json"
+        assert _run(folder, "--model", tiny_ckpt, "--device", "cpu", "--out", out) == 0
+        (study,) = json.loads(out.read_text())["studies"]
+        assert study["study_threshold"] == 0.5
+        assert study["study_flagged"] == (study["study_probability"] >= 0.5)
+
+    def test_chest_ct_is_out_of_scope_and_flags_nothing(self, tmp_path, tiny_spec, capsys):
+        from tests.ai.conftest import _save_tiny
+        from tests.conftest import realct
+
+        chest = realct("transfer_syntaxes") / "CTImage.dcm"
+        head = realct("ge_head")
+        # Thresholds of 0: every slice of an in-scope series is flagged.
+        ckpt = _save_tiny(tmp_path / "z.pt", tiny_spec, "zero", thresholds=[0.0] * 6)
+        out = tmp_path / "r.json"
+        assert _run(chest, head, "--model", ckpt, "--device", "cpu", "--out", out) == 0
+        by_desc = {s["n_slices"]: s for s in json.loads(out.read_text())["studies"]}
+        c, h = by_desc[1], by_desc[28]
+        assert c["in_scope"] is False and "not a head CT" in c["scope_reason"]
+        assert c["flagged"] == [] and c["study_flagged"] is False
+        assert all(s["flagged_labels"] == [] for s in c["slices"])
+        assert h["in_scope"] is True and len(h["flagged"]) == 28 and h["study_flagged"]
+        assert "out of scope" in capsys.readouterr().err

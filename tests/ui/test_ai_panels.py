@@ -228,3 +228,17 @@ def test_heatmap_settings_are_remembered(qtbot, ai_window) -> None:  # noqa: ANN
     win.close()
     again = ai_window()
     assert again.heatmap_controls.opacity.value() == 80
+
+
+def test_a_chest_ct_is_out_of_scope_in_the_window(qtbot, ai_window) -> None:  # noqa: ANN001
+    from tests.conftest import realct
+
+    chest = realct("transfer_syntaxes") / "CTImage.dcm"
+    win = ai_window()
+    open_scored(qtbot, win, [chest])
+    panel = win.probability_panel
+    assert not win.ai.scope.in_scope
+    assert panel.status.text().startswith("Out of scope: not a head CT")
+    assert all(panel.value_text(lb) == "–" or not panel.is_flagged(lb) for lb in LABELS)
+    assert win._flagged == []  # noqa: SLF001 (the second-read list is empty)
+    assert "Out of the model's scope" in win.triage_panel.summary.text()
