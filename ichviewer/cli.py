@@ -7,7 +7,6 @@ stays quick and works on machines without a display.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -128,8 +127,9 @@ def run_info(argv: Sequence[str]) -> int:
             errors += [{"file": e.file, "error": e.error} for e in reader.errors]
         out_series.append(series_to_dict(s, reader))
     if args.json:
-        json.dump({"series": out_series, "errors": errors}, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        from ichviewer.core.jsonsafe import dumps
+
+        sys.stdout.write(dumps({"series": out_series, "errors": errors}, indent=2) + "\n")
     else:
         for s in out_series:
             sp = s["spacing_mm"]

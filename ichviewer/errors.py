@@ -32,5 +32,10 @@ class ModelLoadError(IchViewerError):
     """A checkpoint is not one ICH Viewer can trust and run."""
 
 
+class ModelOutputError(IchViewerError):
+    """A model gave outputs that are not probabilities (NaN or infinite): its weights are
+    broken. Scoring stops; nothing it said is shown, cached or reported as negative."""
+
+
 class CancelledError(IchViewerError):
     """Work was cancelled by the caller (a newer request, a closed study)."""

@@ -87,8 +87,32 @@ def set_aside(path: Path, suffix: str = ".corrupt") -> Path | None:
     """Rename an unreadable file of ours to ``<name><suffix>`` (kept for the user, out of
     the way of a fresh one); the new path, or None when it could not be moved."""
     aside = path.with_name(path.name + suffix)
+    k = 1
+    while aside.exists():  # an earlier one is kept too, never overwritten
+        aside = path.with_name(f"{path.name}{suffix}.{k}")
+        k += 1
     try:
         os.replace(path, aside)
     except OSError:
         return None
     return aside
+
+
+def remove_stale_temp_files(folder: Path, max_age_s: float = 3600.0) -> int:
+    """Delete ``.<name>.<pid>.tmp`` files that :func:`atomic_write_bytes` left behind when
+    the process writing them was killed (older than ``max_age_s``); returns how many."""
+    import time
+
+    n = 0
+    try:
+        entries = list(Path(folder).glob(".*.tmp"))
+    except OSError:
+        return 0
+    for p in entries:
+        try:
+            if time.time() - p.stat().st_mtime > max_age_s:
+                p.unlink()
+                n += 1
+        except OSError:
+            continue
+    return n

@@ -447,6 +447,7 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
     if not isinstance(arch, str) or not isinstance(kwargs, Mapping):
         raise ModelLoadError(f"{name}: arch must be a name and arch_kwargs a dict")
     try:
+        check_arch(arch, dict(kwargs))  # sizes checked before anything is allocated
         model = build_model(arch, num_classes=len(LABELS), **dict(kwargs))
     except (TypeError, ValueError) as exc:
         raise ModelLoadError(f"{name}: cannot build the network: {exc}") from None

@@ -187,7 +187,55 @@ def check_arch(arch: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     for key in ("growth_rate", "num_init_features", "bn_size"):
         if key in out and (not isinstance(out[key], int) or out[key] < 1):
             raise ValueError(f"{key} must be a positive int, got {out[key]!r}")
+    for key, most in KWARG_LIMITS.items():
+        if key in out and out[key] > most:
+            raise ValueError(f"{key} {out[key]} is larger than any DenseNet (at most {most})")
+    if "block_config" in out and (
+        len(out["block_config"]) > MAX_BLOCKS or max(out["block_config"]) > MAX_LAYERS_PER_BLOCK
+    ):
+        raise ValueError(
+            f"block_config {list(out['block_config'])} is larger than any DenseNet (at most "
+            f"{MAX_BLOCKS} blocks of {MAX_LAYERS_PER_BLOCK} layers)"
+        )
+    n = estimated_parameters(arch, out)
+    if n > MAX_PARAMETERS:
+        raise ValueError(
+            f"the architecture asks for about {n / 1e6:.0f} M parameters; at most "
+            f"{MAX_PARAMETERS / 1e6:.0f} M are accepted (densenet201 has 18 M)"
+        )
     return out
+
+
+#: Limits a checkpoint's architecture must respect before anything is allocated for it.
+KWARG_LIMITS = {"growth_rate": 128, "num_init_features": 512, "bn_size": 8}
+MAX_BLOCKS = 6
+MAX_LAYERS_PER_BLOCK = 64
+MAX_PARAMETERS = 100_000_000
+_NAMED_CONFIG = {
+    "densenet121": (32, (6, 12, 24, 16), 64),
+    "densenet161": (48, (6, 12, 36, 24), 96),
+    "densenet169": (32, (6, 12, 32, 32), 64),
+    "densenet201": (32, (6, 12, 48, 32), 64),
+}
+
+
+def estimated_parameters(arch: str, kwargs: dict[str, Any]) -> int:
+    """Parameters of a DenseNet, counted from its configuration (convolutions only; the
+    norms and the classifier add under 1 %), so a size can be refused before it is built."""
+    gr, blocks, init = _NAMED_CONFIG.get(arch, (32, (6, 12, 24, 16), 64))
+    gr = int(kwargs.get("growth_rate", gr))
+    blocks = tuple(kwargs.get("block_config", blocks))
+    init = int(kwargs.get("num_init_features", init))
+    bn = int(kwargs.get("bn_size", 4))
+    total, ch = 3 * init * 49, init
+    for k, layers in enumerate(blocks):
+        for _ in range(layers):
+            total += ch * bn * gr + bn * gr * gr * 9
+            ch += gr
+        if k < len(blocks) - 1:
+            total += ch * (ch // 2)
+            ch //= 2
+    return int(total)
 
 
 def imagenet_weights_available(arch: str = "densenet121") -> Path | None:

@@ -28,7 +28,7 @@ from ichviewer.ai.jobs import ScoringJob, priority_order
 from ichviewer.ai.network import mirror_averaged
 from ichviewer.ai.preprocess import PreprocessSpec, preprocess_batch
 from ichviewer.ai.results import SliceResult
-from ichviewer.errors import IchViewerError
+from ichviewer.errors import IchViewerError, ModelOutputError
 
 logger = logging.getLogger("ichviewer.ai")
 
@@ -146,6 +146,10 @@ class Predictor:
         self.agreement_delta: float | None = None
         if self._low_dtype is not None:
             self._choose_precision(check_slices)
+        else:  # still look once: a model whose outputs are NaN is refused at load
+            self._forward(
+                preprocess_batch(phantom_slices(1, self.spec.size), self.spec), None, False
+            )
         logger.info(
             "predictor: %s on %s, precision %s (delta %s), %s threads, batch %d",
             self.name,
@@ -213,6 +217,14 @@ class Predictor:
             feats = feats.float()
             logits = net.head(feats)
             probs = torch.sigmoid(logits).cpu().numpy().astype(np.float32)
+        if not np.isfinite(probs).all():
+            # The one check of what the network says: a NaN is no "0 % hemorrhage".
+            bad = int((~np.isfinite(probs)).any(axis=1).sum())
+            raise ModelOutputError(
+                f"model {self.name} (sha256 {self.sha256[:16]}) gave NaN or infinite outputs "
+                f"on {bad} of {len(probs)} slice(s): its weights are broken; nothing was scored "
+                "with it (load another model)"
+            )
         return probs, (feats if want_features else None)
 
     def predict(self, hu_slices: Sequence[np.ndarray], want_cam: bool = False) -> list[SliceResult]:

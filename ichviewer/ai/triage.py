@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import logging
 import sys
 import time
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ichviewer.core.jsonsafe import dumps
 from ichviewer.core.labels import LABELS
 from ichviewer.errors import IchViewerError
 from ichviewer.io import ScanResult, SeriesInfo, SeriesReader, scan
@@ -232,7 +232,7 @@ def write_report(out: Path, report: dict[str, Any]) -> None:
                 )
         data = buf.getvalue().encode("utf-8")
     else:
-        data = (json.dumps(report, indent=2) + "\n").encode("utf-8")
+        data = (dumps(report, indent=2) + "\n").encode("utf-8")
     atomic_write_bytes(out, data)
 
 
@@ -273,7 +273,11 @@ def run(args: argparse.Namespace) -> int:
     cache = None if args.no_cache else ResultCache(predictor.sha256)
     _say(f"scanning {len(args.paths)} path(s)")
     found = scan(args.paths)
-    studies, errors = score_scan(found, predictor, cache)
+    try:
+        studies, errors = score_scan(found, predictor, cache)
+    except IchViewerError as exc:  # a broken model: no report that could read as negative
+        _say(f"error: {exc}")
+        return 2
     n_slices = sum(st["n_scored"] for st in studies)
     report = {
         "format": REPORT_FORMAT,
@@ -345,7 +349,7 @@ def self_test(
         "seconds": round(time.perf_counter() - t0, 3),
         "disclaimer": disclaimer_for(predictor),
     }
-    print(json.dumps(summary), flush=True)
+    print(dumps(summary), flush=True)
     return 0
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
+import re
 from typing import Any
 
 import pydicom
 import pydicom.config
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID, MediaStorageDirectoryStorage
 
 from ichviewer.errors import DicomReadError
@@ -45,35 +46,106 @@ class HeaderRecord:
         self.attrs = attrs
 
 
+def _plausible_raw_dicom(head: bytes) -> bool:
+    """Without the DICM preamble: does the file start like a dataset (a group 0002 or 0008
+    element, little endian)? A block of zeros or text does not, and is refused at once
+    instead of being parsed element by element."""
+    if len(head) < 8:
+        return False
+    group = int.from_bytes(head[0:2], "little")
+    return group in (0x0002, 0x0008) or int.from_bytes(head[0:2], "big") in (0x0002, 0x0008)
+
+
 def _read(source: str) -> Dataset:
     name = display_name(source)
     try:
-        fp = open_source(source)
+        fp = open_source(source)  # DicomReadError for bad zip members, named
     except OSError as exc:
         raise DicomReadError(name, f"cannot open ({exc.strerror or exc})") from exc
     try:
-        return pydicom.dcmread(fp, defer_size=1024)
-    except InvalidDicomError:
-        pass
-    except Exception as exc:  # pydicom raises many types on broken files; all mean "unreadable"
-        raise DicomReadError(name, f"unreadable or truncated DICOM ({exc})") from exc
+        if isinstance(fp, str):
+            with open(fp, "rb") as fh:
+                head = fh.read(132)
+        else:
+            head = fp.getvalue()[:132]
+    except OSError as exc:
+        raise DicomReadError(name, f"cannot open ({exc.strerror or exc})") from exc
+    preamble = head[128:132] == b"DICM"
+    if not preamble and not _plausible_raw_dicom(head):
+        raise DicomReadError(name, "not a DICOM file (no DICM preamble, no DICOM header)")
     try:
-        if not isinstance(fp, str):
-            fp.seek(0)
-        ds = pydicom.dcmread(fp, defer_size=1024, force=True)
-    except Exception as exc:  # see above
-        raise DicomReadError(name, "not a DICOM file") from exc
-    if "SOPClassUID" not in ds and "Rows" not in ds:
+        ds = pydicom.dcmread(fp, defer_size=1024, force=not preamble)
+    except Exception as exc:  # pydicom raises many types on broken files; all mean "unreadable"
+        # Its messages may quote the bytes it choked on (patient data): name the kind only.
+        raise DicomReadError(
+            name, f"unreadable or truncated DICOM header ({type(exc).__name__})"
+        ) from None
+    if not preamble and "SOPClassUID" not in ds and "Rows" not in ds:
         raise DicomReadError(name, "not a DICOM file (no DICM preamble and no image attributes)")
     return ds
 
 
+#: Defined terms are quoted in messages; anything else from a file is never repeated.
+_CODE = re.compile(r"^[A-Z0-9_ ]{1,16}$")
+
+
+def _code(value: str) -> str:
+    return f"'{value}'" if _CODE.match(value) else "not a defined term (value not shown)"
+
+
+def _value(ds: Dataset, kw: str) -> Any:
+    """An element's value, None when absent, empty or unparseable (a bit flip in its VR or
+    length); never raises."""
+    try:
+        v = ds.get(kw)
+    except Exception:  # pydicom converts raw elements lazily and may raise anything here
+        return None
+    return None if v is None or (isinstance(v, str) and not v.strip()) else v
+
+
+def _int(ds: Dataset, kw: str, tag: str, name: str, default: int, lo: int, hi: int) -> int:
+    """An integer attribute, checked: a bad one refuses the file, naming the tag."""
+    v = _value(ds, kw)
+    if v is None:
+        if kw in ds:
+            raise DicomReadError(name, f"{tag} {kw} cannot be read as a number")
+        return default
+    try:
+        out = int(v)
+    except (TypeError, ValueError, OverflowError):
+        raise DicomReadError(name, f"{tag} {kw} is not a whole number") from None
+    if not lo <= out <= hi:
+        raise DicomReadError(name, f"{tag} {kw} is {out}; it must be between {lo} and {hi}")
+    return out
+
+
+def _float(
+    ds: Dataset, kw: str, tag: str, name: str, default: float, limit: float, nonzero: bool = False
+) -> float:
+    """A real attribute, checked finite and within +-limit (and not 0 when ``nonzero``)."""
+    v = _value(ds, kw)
+    if v is None:
+        if kw in ds:
+            raise DicomReadError(name, f"{tag} {kw} cannot be read as a number")
+        return default
+    try:
+        out = float(_first(v))
+    except (TypeError, ValueError, OverflowError):
+        raise DicomReadError(name, f"{tag} {kw} is not a number") from None
+    if not math.isfinite(out) or abs(out) > limit or (nonzero and out == 0.0):
+        what = "not finite" if not math.isfinite(out) else ("0" if out == 0.0 else f"{out:g}")
+        bound = f"a non-zero number within +-{limit:g}" if nonzero else f"within +-{limit:g}"
+        raise DicomReadError(name, f"{tag} {kw} is {what}; it must be {bound}")
+    return out
+
+
 def _floats(value: Any, n: int) -> tuple[float, ...] | None:
+    """n finite numbers, else None (treated as absent: a NaN position sorts nothing)."""
     try:
         out = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
+    except Exception:  # None, text, a damaged element: absent
         return None
-    return out if len(out) == n else None
+    return out if len(out) == n and all(math.isfinite(v) for v in out) else None
 
 
 def _first(value: Any) -> Any:
@@ -98,39 +170,49 @@ def _group_value(groups: tuple[Dataset | None, Dataset | None], seq: str, attr: 
 
 
 def _check(ds: Dataset, name: str) -> None:
-    modality = str(ds.get("Modality", "") or "")
+    modality = str(_value(ds, "Modality") or "")
     if modality and modality != "CT":
-        raise DicomReadError(name, f"(0008,0060) Modality is '{modality}'; only CT images are read")
+        raise DicomReadError(
+            name, f"(0008,0060) Modality is {_code(modality)}; only CT images are read"
+        )
     if not any(t in ds for t in PIXEL_TAGS):
         raise DicomReadError(name, "(7FE0,0010) Pixel Data is missing: not an image")
-    for tag, kw in (("(0028,0010)", "Rows"), ("(0028,0011)", "Columns")):
-        if kw not in ds or ds[kw].value in (None, ""):
+    rows = _int(ds, "Rows", "(0028,0010)", name, 0, 0, 1 << 16)
+    cols = _int(ds, "Columns", "(0028,0011)", name, 0, 0, 1 << 16)
+    for tag, kw, v in (("(0028,0010)", "Rows", rows), ("(0028,0011)", "Columns", cols)):
+        if v == 0:
             raise DicomReadError(name, f"{tag} {kw} is missing")
-    spp = int(ds.get("SamplesPerPixel", 1) or 1)
-    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
+    spp = _int(ds, "SamplesPerPixel", "(0028,0002)", name, 1, 1, 4)
+    photometric = str(_value(ds, "PhotometricInterpretation") or "MONOCHROME2")
     if spp != 1 or not photometric.startswith("MONOCHROME"):
         raise DicomReadError(
             name,
-            f"(0028,0004) Photometric Interpretation is '{photometric}' "
+            f"(0028,0004) Photometric Interpretation is {_code(photometric)} "
             f"with {spp} samples per pixel: colour images are not CT slices",
         )
-    rows, cols = int(ds.Rows), int(ds.Columns)
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    if (
-        rows <= 0
-        or cols <= 0
-        or rows > MAX_DIM
-        or cols > MAX_DIM
-        or rows * cols * frames > MAX_FILE_PIXELS
-    ):
+    frames = _int(ds, "NumberOfFrames", "(0028,0008)", name, 1, 1, 1 << 20)
+    if rows > MAX_DIM or cols > MAX_DIM or rows * cols * frames > MAX_FILE_PIXELS:
         raise DicomReadError(
             name,
             f"image size {rows} x {cols} x {frames} frames is outside the accepted "
             f"range (at most {MAX_DIM} x {MAX_DIM}, {MAX_FILE_PIXELS} pixels per file)",
         )
-    bits = int(ds.get("BitsAllocated", 16) or 16)
+    bits = _int(ds, "BitsAllocated", "(0028,0100)", name, 16, 1, 64)
     if bits not in (8, 16, 32):
         raise DicomReadError(name, f"(0028,0100) Bits Allocated is {bits}; expected 8, 16 or 32")
+    stored = _int(ds, "BitsStored", "(0028,0101)", name, bits, 1, 64)
+    if stored > bits:
+        raise DicomReadError(
+            name, f"(0028,0101) Bits Stored is {stored}, more than Bits Allocated ({bits})"
+        )
+    _int(ds, "PixelRepresentation", "(0028,0103)", name, 0, 0, 1)
+    _float(ds, "RescaleSlope", "(0028,1053)", name, 1.0, MAX_SLOPE, nonzero=True)
+    _float(ds, "RescaleIntercept", "(0028,1052)", name, 0.0, MAX_INTERCEPT)
+
+
+#: Rescale values no CT uses: slope 1 (0.5-2 at most) and intercept -1024 (-8192 at most).
+MAX_SLOPE = 1000.0
+MAX_INTERCEPT = 100_000.0
 
 
 def _check_decodable(ds: Dataset, name: str) -> str:
@@ -170,12 +252,31 @@ def _layout(ds: Dataset, source: str, ts: str, frames: int, name: str) -> PixelL
         raise DicomReadError(
             name, f"(7FE0,0010) Pixel Data is truncated: {have} bytes, expected {expected}"
         )
+    if int(raw.length) > expected + 1:  # one pad byte is allowed
+        raise DicomReadError(
+            name,
+            f"(7FE0,0010) Pixel Data holds {int(raw.length)} bytes, but Rows x Columns x "
+            f"Bits Allocated x frames say {expected}: the header does not describe the pixels",
+        )
     if bits == 8:
         return None  # rare in CT; let pydicom handle it
     endian = ">" if NATIVE_SYNTAXES[ts] else "<"
     dtype = f"{endian}{'i' if signed else 'u'}{bits // 8}"
     bits_stored = int(ds.get("BitsStored", bits) or bits)
     return PixelLayout(tell, dtype, bits_stored, signed, frame_bytes)
+
+
+def _checked_frame(v: Any, default: float, kw: str, name: str, nonzero: bool = False) -> float:
+    """A per-frame rescale value, held to the same rules as the file's own."""
+    if v is None:
+        return default
+    tmp = Dataset()
+    try:
+        setattr(tmp, kw, v)
+    except Exception:  # a value pydicom cannot even store: as unreadable as it gets
+        raise DicomReadError(name, f"per-frame {kw} cannot be read as a number") from None
+    limit = MAX_SLOPE if kw == "RescaleSlope" else MAX_INTERCEPT
+    return _float(tmp, kw, "per-frame", name, default, limit, nonzero)
 
 
 def read_header(source: str) -> HeaderRecord | None:
@@ -186,25 +287,40 @@ def read_header(source: str) -> HeaderRecord | None:
         return None
     _check(ds, name)
     ts = _check_decodable(ds, name)
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    frames = _int(ds, "NumberOfFrames", "(0028,0008)", name, 1, 1, 1 << 20)
     layout = _layout(ds, source, ts, frames, name)
 
-    sop = str(ds.get("SOPInstanceUID", "") or "") or name
-    iop = _floats(ds.get("ImageOrientationPatient"), 6)
-    ipp = _floats(ds.get("ImagePositionPatient"), 3)
-    spacing = _floats(ds.get("PixelSpacing"), 2)
-    thickness = ds.get("SliceThickness")
-    thickness = float(thickness) if thickness not in (None, "") else None
-    slope = float(ds.get("RescaleSlope", 1) or 1)
-    intercept = float(ds.get("RescaleIntercept", 0) or 0)
-    inst = ds.get("InstanceNumber")
-    inst = int(inst) if inst not in (None, "") else None
+    sop = str(_value(ds, "SOPInstanceUID") or "") or name
+    iop = _floats(_value(ds, "ImageOrientationPatient"), 6)
+    ipp = _floats(_value(ds, "ImagePositionPatient"), 3)
+    for tag, kw, got, n in (
+        ("(0020,0037)", "ImageOrientationPatient", iop, 6),
+        ("(0020,0032)", "ImagePositionPatient", ipp, 3),
+    ):
+        if got is None and kw in ds:  # present but damaged: where this slice is is unknown
+            raise DicomReadError(name, f"{tag} {kw} is not {n} finite numbers")
+    if iop is not None and not (
+        0.5 < math.hypot(*iop[:3]) < 1.5 and 0.5 < math.hypot(*iop[3:]) < 1.5
+    ):
+        raise DicomReadError(name, "(0020,0037) ImageOrientationPatient is not two unit vectors")
+    spacing = _floats(_value(ds, "PixelSpacing"), 2)
+    if spacing is not None and min(spacing) <= 0:
+        spacing = None
+    thickness = _floats([_value(ds, "SliceThickness")], 1)
+    thickness = thickness[0] if thickness and thickness[0] > 0 else None
+    slope = _float(ds, "RescaleSlope", "(0028,1053)", name, 1.0, MAX_SLOPE, nonzero=True)
+    intercept = _float(ds, "RescaleIntercept", "(0028,1052)", name, 0.0, MAX_INTERCEPT)
+    try:
+        inst = int(_value(ds, "InstanceNumber"))
+    except (TypeError, ValueError, OverflowError):
+        inst = None
+    bits = int(ds.BitsAllocated) if _value(ds, "BitsAllocated") is not None else 16
     common = dict(
         rows=int(ds.Rows),
         columns=int(ds.Columns),
         transfer_syntax=ts,
-        bits_stored=int(ds.get("BitsStored", ds.get("BitsAllocated", 16)) or 16),
-        signed=int(ds.get("PixelRepresentation", 0) or 0) == 1,
+        bits_stored=int(_value(ds, "BitsStored") or bits),
+        signed=int(_value(ds, "PixelRepresentation") or 0) == 1,
         instance_number=inst,
     )
 
@@ -226,7 +342,7 @@ def read_header(source: str) -> HeaderRecord | None:
             )
         )
     else:
-        step = float(ds.get("SpacingBetweenSlices", thickness or 1.0) or 1.0)
+        step = (_floats([_value(ds, "SpacingBetweenSlices")], 1) or (thickness or 1.0,))[0]
         for i in range(frames):
             groups = _frame_groups(ds, i)
             f_iop = (
@@ -255,8 +371,8 @@ def read_header(source: str) -> HeaderRecord | None:
                     source=source,
                     frame=i,
                     sop_instance_uid=f"{sop}#{i + 1}",
-                    slope=float(f_slope) if f_slope is not None else slope,
-                    intercept=float(f_icpt) if f_icpt is not None else intercept,
+                    slope=_checked_frame(f_slope, slope, "RescaleSlope", name, nonzero=True),
+                    intercept=_checked_frame(f_icpt, intercept, "RescaleIntercept", name),
                     ipp=f_ipp,
                     iop=f_iop,
                     pixel_spacing=f_spacing,
@@ -266,20 +382,27 @@ def read_header(source: str) -> HeaderRecord | None:
                 )
             )
 
+    def text(kw: str) -> str:
+        return str(_value(ds, kw) or "")
+
+    try:
+        series_number = int(_value(ds, "SeriesNumber"))
+    except (TypeError, ValueError, OverflowError):
+        series_number = None
     attrs = {
-        "series_instance_uid": str(ds.get("SeriesInstanceUID", "") or "") or "(no series UID)",
-        "study_instance_uid": str(ds.get("StudyInstanceUID", "") or ""),
-        "modality": str(ds.get("Modality", "") or "CT"),
-        "description": str(ds.get("SeriesDescription", "") or ""),
-        "body_part": str(ds.get("BodyPartExamined", "") or ""),
+        "series_instance_uid": text("SeriesInstanceUID") or "(no series UID)",
+        "study_instance_uid": text("StudyInstanceUID"),
+        "modality": text("Modality") or "CT",
+        "description": text("SeriesDescription"),
+        "body_part": text("BodyPartExamined"),
         # What the scope check reads (ichviewer.core.scope): never logged, only matched.
-        "protocol_name": str(ds.get("ProtocolName", "") or ""),
-        "study_description": str(ds.get("StudyDescription", "") or ""),
-        "contrast_agent": str(ds.get("ContrastBolusAgent", "") or ""),
-        "study_date": str(ds.get("StudyDate", "") or ""),
-        "series_number": int(ds.SeriesNumber) if ds.get("SeriesNumber") not in (None, "") else None,
-        "patient_name": str(ds.get("PatientName", "") or ""),
-        "patient_id": str(ds.get("PatientID", "") or ""),
-        "window": (_first(ds.get("WindowCenter")), _first(ds.get("WindowWidth"))),
+        "protocol_name": text("ProtocolName"),
+        "study_description": text("StudyDescription"),
+        "contrast_agent": text("ContrastBolusAgent"),
+        "study_date": text("StudyDate"),
+        "series_number": series_number,
+        "patient_name": text("PatientName"),
+        "patient_id": text("PatientID"),
+        "window": (_first(_value(ds, "WindowCenter")), _first(_value(ds, "WindowWidth"))),
     }
     return HeaderRecord(slices, attrs)

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ichviewer.core.labels import LABELS
-from ichviewer.paths import atomic_write_bytes, data_dir, set_aside
+from ichviewer.paths import atomic_write_bytes, data_dir, remove_stale_temp_files, set_aside
 
 logger = logging.getLogger("ichviewer.io")
 
@@ -143,10 +143,35 @@ class StudyMarks:
             if not isinstance(m, dict) or not set(m) <= known:
                 raise ValueError(f"{where}: mark of slice {uid!r} has unknown fields")
             mark = Mark(**m)
-            if mark.verdict is not None and mark.verdict not in VERDICTS:
-                raise ValueError(f"{where}: verdict {mark.verdict!r} of slice {uid!r} is invalid")
+            _check_mark(mark, where, str(uid))
             out.marks[str(uid)] = mark
         return out
+
+
+#: Each field of a saved mark and the types it may hold (JSON numbers may be int or float).
+_MARK_TYPES: dict[str, tuple[type, ...]] = {
+    "verdict": (str, type(None)),
+    "note": (str,),
+    "updated": (str,),
+    "index": (int, type(None)),
+    "position_mm": (int, float, type(None)),
+    "ai_labels": (list,),
+    "model_sha256": (str,),
+}
+
+
+def _check_mark(mark: Mark, where: str, uid: str) -> None:
+    """A mark read from disk has the types the window relies on; ValueError otherwise."""
+    for name, types in _MARK_TYPES.items():
+        v = getattr(mark, name)
+        if isinstance(v, bool) or not isinstance(v, types):
+            raise ValueError(f"{where}: field {name!r} of a mark has the wrong type")
+    if mark.verdict is not None and mark.verdict not in VERDICTS:
+        raise ValueError(f"{where}: a mark's verdict is not one of {', '.join(VERDICTS)}")
+    if mark.index is not None and mark.index < 0:
+        raise ValueError(f"{where}: a mark's slice index is negative")
+    if not all(isinstance(x, str) for x in mark.ai_labels):
+        raise ValueError(f"{where}: a mark's ai_labels are not label names")
 
 
 def marks_key(study_uid: str, series_uid: str) -> str:
@@ -168,6 +193,7 @@ def load_marks(
     """The saved marks of a series (empty when none); (marks, warning or None). A file that
     cannot be parsed is renamed ``<name>.corrupt`` (kept for the user) and reported."""
     path = marks_path(study_uid, series_uid, root)
+    remove_stale_temp_files(path.parent)  # writes cut short by a killed process
     empty = StudyMarks(study_uid, series_uid)
     try:
         data = path.read_bytes()
@@ -180,7 +206,9 @@ def load_marks(
         if (marks.study_instance_uid, marks.series_instance_uid) != (study_uid, series_uid):
             raise ValueError(f"{path.name}: belongs to another series")
         return marks, None
-    except (UnicodeDecodeError, ValueError, TypeError) as exc:
+    except (UnicodeDecodeError, ValueError, TypeError, RecursionError) as exc:
+        if isinstance(exc, RecursionError):  # deeply nested JSON: not a file we wrote
+            exc = ValueError(f"{path.name}: nested too deeply to be a marks file")
         aside = set_aside(path)
         kept = f"; kept as {aside.name}" if aside else ""
         msg = f"Saved marks could not be read ({exc}){kept}; starting with no marks"

@@ -28,6 +28,12 @@ def _read_one(source: str) -> HeaderRecord | FileError | None:
         return read_header(source)
     except DicomReadError as exc:
         return FileError(exc.file, exc.reason)
+    except Exception as exc:  # the file boundary: one odd file must never stop a study, and
+        # the exception's text may quote header bytes (patient data), so only its kind is kept
+        logger.debug("unexpected %s reading a header", type(exc).__name__)
+        return FileError(
+            display_name(source), f"header could not be interpreted ({type(exc).__name__})"
+        )
 
 
 def scan(

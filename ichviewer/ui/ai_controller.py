@@ -100,6 +100,8 @@ class AIController(CamMixin, QtCore.QObject):
         self._scoring: ScoringJob | None = None
         self._scoring_rid = 0
         self.scoring_done = False
+        #: why scoring of the open series stopped (a broken model), shown instead of bars
+        self.scoring_error = ""
         self._cams: collections.OrderedDict[int, SliceResult] = collections.OrderedDict()
         self._cam_rid = 0
         self._cam_running: int | None = None
@@ -246,6 +248,7 @@ class AIController(CamMixin, QtCore.QObject):
         self._cam_running = self._cam_wanted = None
         self._cams.clear()
         self.reader = None
+        self.scoring_error = ""
         self.scope = Scope(True)
         self._only_loaded = False
         self._want_scoring = False
@@ -355,6 +358,7 @@ class AIController(CamMixin, QtCore.QObject):
         if rid != self._scoring_rid:
             return
         self._scoring = None
+        self.scoring_error = err.message
         self.flush()
         self.scoring_failed.emit(err.message)
 

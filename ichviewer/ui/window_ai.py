@@ -230,6 +230,8 @@ class AIMixin:
             status = "No study open"
         elif not self.ai.ready:
             status = self._ai_state_text()
+        elif self.ai.scoring_error:
+            status = f"AI scoring failed: {self.ai.scoring_error}"
         elif self.ai.scoring or not self.ai.scoring_done:
             status = "Not scored yet" + (" (scoring…)" if self.ai.scoring else "")
         else:

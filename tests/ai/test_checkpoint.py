@@ -364,3 +364,30 @@ class TestVersion3:
     def test_bad_mirror_flag_is_named(self, tmp_path, v3_ckpt):
         path = _rewrite(v3_ckpt, tmp_path / "m.pt", inference={"mirror_average": "yes"})
         TestRefusals()._refused(path, "inference.mirror_average must be true or false")
+
+
+class TestArchitectureBomb:
+    def test_a_huge_architecture_is_refused_before_it_is_built(
+        self, tmp_path, tiny_ckpt, monkeypatch
+    ):
+        import ichviewer.ai.checkpoint as ck_mod
+
+        built = []
+        monkeypatch.setattr(ck_mod, "build_model", lambda *a, **k: built.append(k))
+        path = _rewrite(
+            tiny_ckpt,
+            tmp_path / "bomb.pt",
+            arch_kwargs={"growth_rate": 4096, "block_config": [4, 8], "num_init_features": 16},
+        )
+        TestRefusals()._refused(path, "growth_rate 4096 is larger than any DenseNet")
+        path = _rewrite(
+            tiny_ckpt,
+            tmp_path / "bomb2.pt",
+            arch_kwargs={
+                "growth_rate": 128,
+                "block_config": [64, 64, 64, 64],
+                "num_init_features": 64,
+            },
+        )
+        TestRefusals()._refused(path, "M parameters")
+        assert built == []  # nothing was allocated for either

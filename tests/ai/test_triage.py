@@ -239,3 +239,37 @@ class TestStudyLevelAndScope:
         assert all(s["flagged_labels"] == [] for s in c["slices"])
         assert h["in_scope"] is True and len(h["flagged"]) == 28 and h["study_flagged"]
         assert "out of scope" in capsys.readouterr().err
+
+
+class TestBrokenModel:
+    """A model whose weights overflow to NaN never produces a report that reads negative."""
+
+    @pytest.fixture()
+    def nan_ckpt(self, tmp_path, tiny_spec):
+        import torch
+
+        from ichviewer.ai.checkpoint import save_checkpoint
+        from tests.ai.conftest import tiny_model
+
+        model = tiny_model()
+        with torch.no_grad():
+            model.classifier.weight.fill_(3e38)
+            model.classifier.weight[:, ::2] = -3e38  # inf - inf = NaN in the head
+        path = tmp_path / "nan.pt"
+        save_checkpoint(path, model, tiny_spec, [0.5] * 6, {"name": "nan-model"})
+        return path
+
+    def test_triage_exits_non_zero_and_names_the_model(
+        self, tmp_path, nan_ckpt, dicom_study, capsys
+    ):
+        folder, _ = dicom_study
+        out = tmp_path / "r.json"
+        assert _run(folder, "--model", nan_ckpt, "--no-cache", "--out", out) == 2
+        err = capsys.readouterr().err
+        assert "nan-model" in err and "NaN" in err
+        assert not out.exists()
+
+    def test_self_test_fails(self, nan_ckpt, dicom_study, capsys):
+        folder, _ = dicom_study
+        assert triage.self_test(folder, model=nan_ckpt, device="cpu") != 0
+        assert "nan-model" in capsys.readouterr().err

@@ -87,6 +87,10 @@ class TestFiles:
             b"{not json",
             b'{"format": "something-else"}',
             b'{"format": "ichviewer-marks", "version": 1, "marks": {"u": {"verdict": "perhaps"}}}',
+            b"[" * 100_000 + b"]" * 100_000,  # nested deeper than any parser's stack
+            b'{"format": "ichviewer-marks", "version": 1, "marks": {"u": {"note": 5}}}',
+            b'{"format": "ichviewer-marks", "version": 1, "marks": {"u": {"index": "3"}}}',
+            b'{"format": "ichviewer-marks", "version": 1, "marks": {"u": {"ai_labels": [1]}}}',
         ],
     )
     def test_unreadable_file_is_kept_aside_and_reported(self, content: bytes) -> None:
@@ -98,6 +102,30 @@ class TestFiles:
         assert "could not be read" in warning and ".corrupt" in warning
         assert path.with_name(path.name + ".corrupt").read_bytes() == content
         assert not path.exists()
+
+    def test_an_earlier_corrupt_file_is_never_overwritten(self) -> None:
+        path = marks_path(STUDY, SERIES)
+        path.parent.mkdir(parents=True)
+        for content in (b"{first", b"{second"):
+            path.write_bytes(content)
+            load_marks(STUDY, SERIES)
+        assert path.with_name(path.name + ".corrupt").read_bytes() == b"{first"
+        assert path.with_name(path.name + ".corrupt.1").read_bytes() == b"{second"
+
+    def test_temp_files_of_killed_writes_are_cleaned(self) -> None:
+        import os
+        import time
+
+        path = marks_path(STUDY, SERIES)
+        path.parent.mkdir(parents=True)
+        stale = path.with_name(f".{path.name}.99999.tmp")
+        fresh = path.with_name(f".{path.name}.99998.tmp")
+        stale.write_bytes(b"{half")
+        fresh.write_bytes(b"{being written")
+        old = time.time() - 2 * 3600
+        os.utime(stale, (old, old))
+        load_marks(STUDY, SERIES)
+        assert not stale.exists() and fresh.exists()  # another process may still write it
 
 
 def _report(marks: StudyMarks | None = None) -> dict:
