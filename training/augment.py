@@ -2,7 +2,11 @@
 normalised model input on the device.
 
 The augmentation is a random plausible-anatomy affine per image; lesion planes ride along
-in the same ``grid_sample`` so they move exactly as the image does.
+in the same ``grid_sample`` so they move exactly as the image does. With ``appearance`` > 0
+each image then also gets what differs between scanners and sites and not between bleeds
+(:func:`appearance`): a calibration offset and gain, a sharper or softer kernel, more
+noise. The network has to find blood by its shape and its contrast to brain, not by the
+generator's texture.
 """
 
 from __future__ import annotations
@@ -47,6 +51,42 @@ def augment(
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
+def appearance(
+    x01: torch.Tensor, gen: torch.Generator, spec: PreprocessSpec, strength: float = 1.0
+) -> torch.Tensor:
+    """Scanner-to-scanner differences on [0, 1] windowed channels (N, 3, S, S), in HU so
+    the three windows stay consistent: brain offset +-4 HU and gain +-6 %, a Gaussian blur
+    (sigma up to 1 px) or an unsharp mask (up to 0.8), and added noise up to 4 HU. Each
+    image gets each with probability 1/2 (x ``strength`` for the sizes)."""
+    n = x01.shape[0]
+    u = torch.rand(n, 7, generator=gen).to(x01.device, x01.dtype)
+    widths = torch.tensor([w for _, w in spec.windows], device=x01.device, dtype=x01.dtype)
+    per_hu = (1.0 / widths).view(1, 3, 1, 1)  # window units per HU (linear windows)
+    on = (u[:, :4] < 0.5).to(x01.dtype)  # which of the four each image gets
+    offset = (u[:, 4] * 2 - 1) * 4.0 * strength * on[:, 0]
+    gain = 1.0 + (u[:, 5] * 2 - 1) * 0.06 * strength * on[:, 0]
+    # Offset and gain around brain (40 HU): a scanner calibrated a little differently.
+    levels = torch.tensor([lv for lv, _ in spec.windows], device=x01.device, dtype=x01.dtype)
+    hu = (x01 - 0.5) / per_hu + levels.view(1, 3, 1, 1)
+    hu = (hu - 40.0) * gain.view(-1, 1, 1, 1) + 40.0 + offset.view(-1, 1, 1, 1)
+    # Kernel: blur (softer) or unsharp mask (sharper), never both.
+    k = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], device=x01.device, dtype=x01.dtype) / 16.0
+    blur = F.conv2d(
+        F.pad(hu, (2, 2, 0, 0), mode="replicate"), k.view(1, 1, 1, 5).repeat(3, 1, 1, 1), groups=3
+    )
+    blur = F.conv2d(
+        F.pad(blur, (0, 0, 2, 2), mode="replicate"), k.view(1, 1, 5, 1).repeat(3, 1, 1, 1), groups=3
+    )
+    amt = (u[:, 6] * 2 - 1) * strength  # < 0: blur towards it, > 0: sharpen away from it
+    soft = on[:, 1] * (amt < 0).to(x01.dtype) * (-amt)
+    sharp = on[:, 2] * (amt > 0).to(x01.dtype) * 0.8 * amt
+    hu = hu + (soft - sharp).view(-1, 1, 1, 1) * (blur - hu)
+    noise = torch.randn(n, 1, *x01.shape[2:], generator=gen).to(x01.device, x01.dtype)
+    sd = 4.0 * strength * on[:, 3] * torch.rand(n, generator=gen).to(x01.device, x01.dtype)
+    hu = hu + noise * sd.view(-1, 1, 1, 1)
+    return ((hu - levels.view(1, 3, 1, 1)) * per_hu + 0.5).clamp(0.0, 1.0)
+
+
 def prepare_batch(
     x: torch.Tensor, spec: PreprocessSpec, gen: torch.Generator | None, aug: dict[str, Any] | None
 ) -> torch.Tensor:
@@ -55,7 +95,12 @@ def prepare_batch(
         return x.float()
     if aug is None or gen is None:
         return normalize(x, spec)
-    return _standardise(augment(x.float() / 255.0, gen, **aug), spec)
+    aug = dict(aug)
+    strength = float(aug.pop("appearance", 0.0))
+    out = augment(x.float() / 255.0, gen, **aug)
+    if strength > 0:
+        out = appearance(out, gen, spec, strength)
+    return _standardise(out, spec)
 
 
 def _standardise(x01: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
@@ -77,8 +122,13 @@ def prepare_masked_batch(
     planes = bits_to_planes(masks)
     if aug is None or gen is None:
         return normalize(x, spec), planes
+    aug = dict(aug)
+    strength = float(aug.pop("appearance", 0.0))
     both = augment(torch.cat([x.float() / 255.0, planes], dim=1), gen, **aug)
-    return _standardise(both[:, :3], spec), both[:, 3:]
+    img = both[:, :3]
+    if strength > 0:
+        img = appearance(img, gen, spec, strength)
+    return _standardise(img, spec), both[:, 3:]
 
 
 def bits_to_planes(m: torch.Tensor) -> torch.Tensor:

@@ -116,6 +116,8 @@ def fit_argv(a: argparse.Namespace, work: Path) -> list[str]:
         argv += ["--mask-loss", str(a.mask_loss)]
     if a.balanced:
         argv += ["--balanced", str(a.balanced)]
+    if a.appearance:
+        argv += ["--appearance", str(a.appearance)]
     if a.threads:
         argv += ["--threads", str(a.threads)]
     if not a.progress:

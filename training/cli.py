@@ -17,7 +17,12 @@ from pathlib import Path
 from typing import Any
 
 #: Modules whose ``register(subparsers)`` adds subcommands after ``synth``, in --help order.
-SUBCOMMAND_MODULES: tuple[str, ...] = ("training.commands", "training.montage", "training.camcheck")
+SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "training.commands",
+    "training.montage",
+    "training.camcheck",
+    "training.realcheck",
+)
 
 log = logging.getLogger("training")
 

@@ -31,7 +31,10 @@ def make_demo(out_dir: Path) -> None:
         lesion_types=DEMO_TYPES,
         p_negative=0.0,
         quiet_air=True,
-        scanner=False,  # the committed files predate the scanner model
+        # The committed files predate the scanner model, vessels and thin slices.
+        scanner=False,
+        vessels=False,
+        thin=False,
     )
     series = out_dir / "series"
     if series.is_dir():

@@ -110,6 +110,14 @@ def fit_parser(add_help: bool = True) -> argparse.ArgumentParser:
         action="store_false",
         help="no random rotation/scale/shift/flip",
     )
+    g.add_argument(
+        "--appearance",
+        type=float,
+        default=0.0,
+        metavar="STRENGTH",
+        help="also vary each image as scanners differ: HU offset and gain, a softer or "
+        "sharper kernel, noise (training.augment.appearance; 1 = full size; default 0 = off)",
+    )
     g.add_argument("--clip-grad", type=float, default=None, help="max gradient norm")
     g.add_argument(
         "--mask-loss",
@@ -305,6 +313,13 @@ def bundled_parser(add_help: bool = True) -> argparse.ArgumentParser:
         default=0.0,
         metavar="FRACTION",
         help="draw training slices so FRACTION have any=1 (fit --balanced; 0: as they come)",
+    )
+    p.add_argument(
+        "--appearance",
+        type=float,
+        default=1.0,
+        metavar="STRENGTH",
+        help="scanner-appearance augmentation (fit --appearance; 0: off)",
     )
     p.add_argument("--workers", type=int, default=2, help="synth processes")
     p.add_argument(

@@ -16,7 +16,7 @@ import logging
 import math
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -37,6 +37,7 @@ from training.lesions import (
 from training.masks import MASKS_DIR, write_study_masks
 from training.phantom import AIR, Phantom, bone_glow, glow
 from training.synth_io import LAYOUTS, image_ids, write_labels_csv, write_study
+from training.vessels import paint_vessels, sample_vessels
 
 log = logging.getLogger("training")
 
@@ -50,6 +51,10 @@ PARTIAL_VOLUME_MM = (-1.25, 1.25)
 GLOW_AMP = (0.06, 0.2)
 GLOW_AMP_SCANNED = (0.02, 0.1)
 GLOW_SIGMA_MM = (2.0, 3.2)
+#: Share of studies reconstructed as thin slices (still one every 5 mm), and their
+#: thicknesses: thin slices show vessels and noise that 5 mm slices average away.
+THIN_FRACTION = 0.3
+THIN_MM = (0.625, 1.0, 1.25, 2.5)
 
 
 @dataclass
@@ -174,11 +179,15 @@ def _generate(
     p_negative: float,
     quiet_air: bool = False,
     scanner: bool = True,
+    vessels: bool = True,
+    thin: bool = True,
 ) -> SyntheticStudy:
     """generate_study; ``quiet_air`` leaves the air around the head noise-free (exactly
     -1000 HU) so RLE can compress the committed demo (noise in air is incompressible).
     ``scanner`` reconstructs every slice from a simulated acquisition (training.ctsim:
-    beam hardening, quantum noise, FBP); without it, smoothed Gaussian noise is added."""
+    beam hardening, quantum noise, FBP); without it, smoothed Gaussian noise is added.
+    ``vessels`` draws arteries, cortical veins and dural sinuses (training.vessels);
+    ``thin`` reconstructs THIN_FRACTION of the studies as thin slices."""
     if size < 32:
         raise ValueError(f"size must be at least 32 pixels, got {size}")
     if n_slices is not None and n_slices < 2:
@@ -200,6 +209,14 @@ def _generate(
     amp = r_glow.uniform(*(GLOW_AMP_SCANNED if scanner else GLOW_AMP))
     glow_args = (float(amp), float(r_glow.uniform(*GLOW_SIGMA_MM)))
     acq = ctsim.Acquisition.sample(np.random.default_rng([seed, index, 5])) if scanner else None
+    vess = sample_vessels(np.random.default_rng([seed, index, 6]), head) if vessels else None
+    r_thin = np.random.default_rng([seed, index, 7])
+    thickness = SLICE_MM
+    if thin and r_thin.random() < THIN_FRACTION:
+        thickness = float(r_thin.choice(THIN_MM))
+    sub_planes = PARTIAL_VOLUME_MM if thickness == SLICE_MM else (-thickness / 4, thickness / 4)
+    if acq is not None and thickness < SLICE_MM:  # fewer photons in a thinner slice
+        acq = replace(acq, dose=acq.dose * (thickness / SLICE_MM) ** 0.5)
     for attempt in range(8):
         lesions = sample_lesions(r_les, head, phantom.parts, kinds, tilt)
         clean = np.empty((n, size, size), np.float32)
@@ -209,9 +226,11 @@ def _generate(
             # plane only grazes (vertex, skull base, lesion edges), as on a real scan.
             planes, bits = [], np.zeros((work, work), np.uint8)
             bone = np.zeros((work, work), np.float32)
-            for dz in PARTIAL_VOLUME_MM:
+            for dz in sub_planes:
                 m = phantom.render(z + dz, i)
                 bone += bone_glow(m)
+                if vess is not None:  # under the lesions: a vessel inside a bleed is blood
+                    paint_vessels(m, vess)
                 bits |= paint_lesions(m, lesions, head)
                 paint_lookalikes(m, look)
                 planes.append(m.hu)
@@ -259,7 +278,8 @@ def _generate(
         les_dicts.append(d)
     z_mm = np.round(zs + z_table, 2)
     uids = _uids(seed, index, n)
-    return SyntheticStudy(hu, labels, masks, z_mm, ps, round(step, 3), les_dicts, uids)
+    thick = round(step, 3) if thickness == SLICE_MM else thickness
+    return SyntheticStudy(hu, labels, masks, z_mm, ps, thick, les_dicts, uids)
 
 
 def _scan_geometry(

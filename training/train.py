@@ -259,7 +259,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     )
     autocast = amp_dtype(args.amp, device)
     scaler = torch.amp.GradScaler(device.type, enabled=autocast == torch.float16)
-    aug = {} if args.augment else None
+    aug = {"appearance": float(getattr(args, "appearance", 0.0) or 0.0)} if args.augment else None
 
     start_epoch = 0
     if args.resume:

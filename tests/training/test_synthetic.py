@@ -17,6 +17,7 @@ from pydicom.pixels import apply_modality_lut
 from ichviewer.core.labels import LABELS, SUBTYPES
 from training.demo import DEMO_COMMAND
 from training.synthetic import (
+    THIN_MM,
     SyntheticStudy,
     generate_study,
     image_ids,
@@ -86,7 +87,8 @@ class TestGenerateStudy:
         assert 24 <= n <= 40 and s.hu.shape == (n, 64, 64) and s.hu.dtype == np.int16
         assert s.labels.shape == (n, 6) and s.labels.dtype == np.uint8
         assert s.masks.shape == s.hu.shape and s.masks.dtype == np.uint8
-        assert np.allclose(np.diff(s.z_mm), 5.0) and s.slice_thickness == 5.0
+        assert np.allclose(np.diff(s.z_mm), 5.0)
+        assert s.slice_thickness == 5.0 or s.slice_thickness in THIN_MM  # thin: still 5 mm apart
         big = generate_study(5, 0, size=128)
         assert big.pixel_spacing == pytest.approx(s.pixel_spacing / 2)
         assert 0.41 <= big.pixel_spacing * 128 / 512 <= 0.53
@@ -255,6 +257,27 @@ class TestGenerateStudy:
             sds.append(d[np.abs(d) < 20].std() / np.sqrt(2))
         assert min(sds) > 1.0 and max(sds) < 7.0
         assert max(sds) / min(sds) > 1.3  # studies differ in dose and kernel
+
+    def test_some_studies_are_thin_slices_with_more_noise(self):
+        from training.synthetic import THIN_FRACTION
+
+        thick = [generate_study(31, i, size=64, n_slices=4).slice_thickness for i in range(30)]
+        thin = [t for t in thick if t < 5.0]
+        assert set(thin) <= set(THIN_MM) and 0.1 < len(thin) / 30 < 2 * THIN_FRACTION + 0.1
+
+    def test_vessels_are_blood_dense_tubes_that_are_never_labelled(self):
+        from training.synthetic import _generate
+
+        kw = dict(size=192, n_slices=30, lesion_types=[], p_negative=0.5, scanner=False)
+        with_v = _generate(7, 0, **kw)
+        without = _generate(7, 0, vessels=False, **kw)
+        changed = with_v.hu != without.hu
+        assert changed.sum() > 300  # sinuses, basilar, MCA, cortical veins
+        soft = changed & (without.hu < 100)  # not where the plane grazes the skull
+        # Blood-dense, denser than what they replace (partial volume softens thin ones).
+        assert 30 <= np.median(with_v.hu[soft]) <= 70
+        assert np.median(with_v.hu[soft] - without.hu[soft]) > 5
+        assert not with_v.labels.any() and not with_v.masks.any()
 
     def test_unknown_subtype_is_refused(self):
         with pytest.raises(ValueError, match="chronic"):
