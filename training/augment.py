@@ -58,6 +58,8 @@ def appearance(
     the three windows stay consistent: brain offset +-4 HU and gain +-6 %, a Gaussian blur
     (sigma up to 1 px) or an unsharp mask (up to 0.8), and added noise up to 4 HU. Each
     image gets each with probability 1/2 (x ``strength`` for the sizes)."""
+    if strength <= 0:
+        return x01
     n = x01.shape[0]
     u = torch.rand(n, 7, generator=gen).to(x01.device, x01.dtype)
     widths = torch.tensor([w for _, w in spec.windows], device=x01.device, dtype=x01.dtype)

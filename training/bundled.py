@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from training import realcheck
 from training.options import bundled_parser as get_args_parser
 
 logger = logging.getLogger("training")
@@ -144,7 +145,57 @@ def _targets_line(test: dict[str, Any]) -> str:
     return head + ("met." if labels and not missed else "NOT met (" + ", ".join(missed) + ").")
 
 
-def readme_text(card: dict[str, Any], metrics: dict[str, Any], command: str) -> str:
+def realcheck_lines(rc: dict[str, Any] | None) -> list[str]:
+    """The issue-15 real-CT checks (training.realcheck) as README lines."""
+    if not rc:
+        return ["- (not run: ../shared/data/realct absent)"]
+    g, m, rs, n, cq, pos = (
+        rc["ge_head"],
+        rc["ge_head_mirrored"],
+        rc["rsna_samples"],
+        rc["normal_48"],
+        rc["cq500_ct0"],
+        rc["rsna_positives"],
+    )
+    lines = [
+        "| check | result | target |",
+        "| --- | --- | --- |",
+        f"| ge_head (normal) study-level call | {'flagged' if g['studies_flagged'] else 'not flagged'}"
+        f" (P(any) {g['study_probability'][0]:.3f}) | not flagged |",
+        f"| ge_head slices flagged 'any' | {g['flagged_any']} / {g['slices']} | |",
+        f"| rsna_samples slices flagged 'any' | {rs['flagged_any']} / {rs['slices']} | <= 2 |",
+        f"| the 48 believed-normal slices flagged 'any' | {n['flagged_any']} / {n['slices']} | <= 3 |",
+        f"| ge_head mirrored: same study call | "
+        f"{'yes' if bool(m['studies_flagged']) == bool(g['studies_flagged']) else 'no'} | yes |",
+        f"| ge_head mirrored: 'any' flags that differ | "
+        f"{rc['ge_head_mirror_any_flag_differences']} (max delta P(any) "
+        f"{rc['ge_head_mirror_max_abs_delta_p_any']:.1e}) | <= 2 |",
+        f"| cq500_ct0 (0.625 mm, mostly normal) slices flagged | {cq['flagged_any']} / "
+        f"{cq['slices']} ({100 * cq['flagged_fraction']:.1f} %) | <= 5 % |",
+        f"| rsna_positives (hemorrhage) flagged 'any' | {pos['flagged_any']} / {pos['slices']} "
+        "| (no target) |",
+    ]
+    if "chest_ct" in rc:
+        c = rc["chest_ct"]
+        lines.append(
+            f"| chest CT slice | {'in scope' if c['in_scope'] else 'out of scope'}, "
+            f"{c['flagged']} flagged | out of scope |"
+        )
+    lines += ["", "The 6 real slices with hemorrhage (labels from their file names):", ""]
+    lines += [
+        f"- {s['sop_instance_uid']}: truth {', '.join(x for x in s['truth'] if x != 'any') or '-'};"
+        f" flagged {', '.join(s['flagged']) or 'nothing'} (P(any) {s['p_any']:.3f})"
+        for s in pos["slices_detail"]
+    ]
+    return lines
+
+
+def readme_text(
+    card: dict[str, Any],
+    metrics: dict[str, Any],
+    command: str,
+    realct: dict[str, Any] | None = None,
+) -> str:
     test = metrics.get("test") or {}
     rows = []
     for name, m in (test.get("labels") or {}).items():
@@ -191,6 +242,28 @@ def readme_text(card: dict[str, Any], metrics: dict[str, Any], command: str) -> 
         if metrics.get("slice_context")
         else []
     )
+    study = metrics.get("study") or {}
+    study_lines = []
+    if study:
+        st, sv = study.get("test") or {}, study.get("val") or {}
+        op = st.get("operating_point") or {}
+        study_lines = [
+            "## Study-level call",
+            "",
+            f"A study is flagged when its P(any) reaches {_f(study['threshold'], 3)}: the "
+            f"{study['rule']}. Held-out synthetic test studies: AUC {_f(st.get('auc'))}, "
+            f"sensitivity {_f(op.get('sensitivity'), 3)}, specificity "
+            f"{_f(op.get('specificity'), 3)} ({st.get('n_positive')} of {st.get('n_studies')} "
+            f"with hemorrhage; validation AUC {_f(sv.get('auc'))}).",
+            "",
+        ]
+    if metrics.get("mirror_average"):
+        study_lines += [
+            "Each slice is scored as the mean of its own and its left-right mirror image's "
+            "feature maps (`ichviewer.ai.network.mirror_averaged`), so a study and its mirror "
+            "image get the same answer by construction.",
+            "",
+        ]
     splits = metrics.get("splits") or {}
     split_lines = [
         f"- {k}: {v['studies']} studies, {v['slices']} slices, {v['positive_any']} with hemorrhage"
@@ -236,7 +309,18 @@ def readme_text(card: dict[str, Any], metrics: dict[str, Any], command: str) -> 
             _targets_line(test),
             "",
             *context_lines,
+            *study_lines,
+            "## Real CT, scored as the app scores it",
+            "",
+            "`python -m training realct-check` on ../shared/data/realct (never trained on: it is",
+            "the only real test this project has), through the viewer's own engine (mirror",
+            "averaging, series context, thresholds, study-level call, scope check):",
+            "",
+            *realcheck_lines(realct),
+            "",
             "## Real CT believed negative (no labels; flags here are false alarms)",
+            "",
+            "Scored by `eval` (the network and the series context, slice thresholds):",
             "",
             *(real or ["- (not evaluated: ../shared/data/realct absent)"]),
             *(
@@ -341,7 +425,13 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     (out / "model_card.json").write_text(json.dumps(card, indent=2))
     metrics["sha256"] = res["sha256"]
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    (out / "README.md").write_text(readme_text(card, metrics, command))
+    realct = None
+    if realcheck.REALCT.is_dir():  # the issue-15 checks, as the app scores
+        rc_args = realcheck.get_args_parser().parse_args(
+            ["--model", str(out / "ichviewer-densenet.pt"), "--out", str(out / "realct_check.json")]
+        )
+        realct = realcheck.main(rc_args)
+    (out / "README.md").write_text(readme_text(card, metrics, command, realct))
     for png in (work / "run" / "eval").glob("*.png"):
         (out / png.name).write_bytes(png.read_bytes())
     logger.info(

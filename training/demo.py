@@ -35,6 +35,7 @@ def make_demo(out_dir: Path) -> None:
         scanner=False,
         vessels=False,
         thin=False,
+        pitched=False,
     )
     series = out_dir / "series"
     if series.is_dir():

@@ -55,6 +55,13 @@ GLOW_SIGMA_MM = (2.0, 3.2)
 #: thicknesses: thin slices show vessels and noise that 5 mm slices average away.
 THIN_FRACTION = 0.3
 THIN_MM = (0.625, 1.0, 1.25, 2.5)
+#: Share of studies with thick slices (and their range, mm): older or faster protocols.
+THICK_FRACTION = 0.15
+THICK_MM = (6.0, 10.0)
+#: Share of studies whose head is pitched (flexed or extended, or a tilted gantry) against
+#: the slice plane, and by how much: the vertex and skull base are then cut obliquely.
+PITCH_FRACTION = 0.45
+PITCH_DEG = (4.0, 22.0)
 
 
 @dataclass
@@ -181,13 +188,15 @@ def _generate(
     scanner: bool = True,
     vessels: bool = True,
     thin: bool = True,
+    pitched: bool = True,
 ) -> SyntheticStudy:
     """generate_study; ``quiet_air`` leaves the air around the head noise-free (exactly
     -1000 HU) so RLE can compress the committed demo (noise in air is incompressible).
     ``scanner`` reconstructs every slice from a simulated acquisition (training.ctsim:
     beam hardening, quantum noise, FBP); without it, smoothed Gaussian noise is added.
     ``vessels`` draws arteries, cortical veins and dural sinuses (training.vessels);
-    ``thin`` reconstructs THIN_FRACTION of the studies as thin slices."""
+    ``thin`` reconstructs THIN_FRACTION of the studies as thin and THICK_FRACTION as
+    thick slices; ``pitched`` flexes PITCH_FRACTION of the heads against the slice plane."""
     if size < 32:
         raise ValueError(f"size must be at least 32 pixels, got {size}")
     if n_slices is not None and n_slices < 2:
@@ -196,6 +205,20 @@ def _generate(
     head = Head.sample(r_anat)
     kinds = _pick_kinds(r_les, lesion_types, p_negative)
     zs, step, fov, tilt, shift = _scan_geometry(r_pose, head, n_slices)
+    # Slice thickness and head pitch: own streams, so every other draw stays as it was.
+    r_thin = np.random.default_rng([seed, index, 7])
+    thickness = SLICE_MM
+    if thin and r_thin.random() < THIN_FRACTION:
+        thickness = float(r_thin.choice(THIN_MM))
+    elif thin and r_thin.random() < THICK_FRACTION / (1 - THIN_FRACTION):
+        thickness = float(r_thin.uniform(*THICK_MM))
+        if n_slices is None:  # thick slices lie further apart: fewer of them
+            zs = zs[0] + thickness * np.arange(int((zs[-1] - zs[0]) / thickness) + 1)
+            step = thickness
+    r_pitch = np.random.default_rng([seed, index, 8])
+    pitch = 0.0
+    if pitched and r_pitch.random() < PITCH_FRACTION:
+        pitch = math.radians(float(r_pitch.uniform(*PITCH_DEG)) * float(r_pitch.choice([-1, 1])))
     n, ps, work = len(zs), fov / size, min(size, WORK_MAX)
     phantom = Phantom(head, r_anat, work, fov, zs)
     look = sample_lookalikes(r_anat, head, phantom.parts)
@@ -210,10 +233,6 @@ def _generate(
     glow_args = (float(amp), float(r_glow.uniform(*GLOW_SIGMA_MM)))
     acq = ctsim.Acquisition.sample(np.random.default_rng([seed, index, 5])) if scanner else None
     vess = sample_vessels(np.random.default_rng([seed, index, 6]), head) if vessels else None
-    r_thin = np.random.default_rng([seed, index, 7])
-    thickness = SLICE_MM
-    if thin and r_thin.random() < THIN_FRACTION:
-        thickness = float(r_thin.choice(THIN_MM))
     sub_planes = PARTIAL_VOLUME_MM if thickness == SLICE_MM else (-thickness / 4, thickness / 4)
     if acq is not None and thickness < SLICE_MM:  # fewer photons in a thinner slice
         acq = replace(acq, dose=acq.dose * (thickness / SLICE_MM) ** 0.5)
@@ -221,7 +240,17 @@ def _generate(
         lesions = sample_lesions(r_les, head, phantom.parts, kinds, tilt)
         clean = np.empty((n, size, size), np.float32)
         masks = np.empty((n, size, size), np.uint8)
-        for i, z in enumerate(zs):
+        if pitch or thickness > SLICE_MM:
+            # A pitched head or a thick slab: each slice is cut from a stack of planes.
+            stack = _plane_stack(phantom, zs, thickness, pitch, (lesions, head, look, vess))
+            for i, z in enumerate(zs):
+                mean, bits, bone = _oblique_slice(stack, z, thickness, pitch)
+                _drop_bony(bits, mean, ps_work=fov / work)
+                mean += glow(bone, fov / work, *glow_args)
+                img = cv2.warpAffine(mean, M, (size, size), flags=cv2.INTER_LINEAR, borderValue=AIR)
+                masks[i] = cv2.warpAffine(bits, M, (size, size), flags=cv2.INTER_NEAREST)
+                clean[i] = np.where(hr_mask & (img < -500), hr_hu, img)
+        for i, z in enumerate(zs if not (pitch or thickness > SLICE_MM) else []):
             # Two sub-planes per slice: the 5 mm slab's partial volume softens what the
             # plane only grazes (vertex, skull base, lesion edges), as on a real scan.
             planes, bits = [], np.zeros((work, work), np.uint8)
@@ -280,6 +309,64 @@ def _generate(
     uids = _uids(seed, index, n)
     thick = round(step, 3) if thickness == SLICE_MM else thickness
     return SyntheticStudy(hu, labels, masks, z_mm, ps, thick, les_dicts, uids)
+
+
+@dataclass
+class _Stack:
+    """Planes every ``dp`` mm through the head (head frame): HU, lesion bits, bone glow."""
+
+    z: np.ndarray
+    dp: float
+    hu: np.ndarray
+    bits: np.ndarray
+    bone: np.ndarray
+    y_mm: np.ndarray  # head-frame y of each row
+
+
+def _plane_stack(
+    phantom: Phantom, zs: np.ndarray, thickness: float, pitch: float, paint: tuple
+) -> _Stack:
+    """Render the planes a pitched or thick series is cut from. One random-field index for
+    all planes, so the texture runs continuously through the head (a slice that crosses
+    many planes shows no seams)."""
+    lesions, head, look, vess = paint
+    work, ps = phantom.n, phantom.ps
+    y_mm = ((np.arange(work) + 0.5 - work / 2) * ps).astype(np.float32)
+    reach = thickness / 2 + abs(math.tan(pitch)) * float(np.abs(y_mm).max()) + 1.0
+    dp = min(1.25, thickness / 2)
+    z = np.arange(zs[0] - reach, zs[-1] + reach + dp, dp)
+    hu = np.empty((len(z), work, work), np.float32)
+    bits = np.empty((len(z), work, work), np.uint8)
+    bone = np.empty((len(z), work, work), np.float32)
+    for j, zj in enumerate(z):
+        m = phantom.render(float(zj), 0)
+        bone[j] = bone_glow(m)
+        if vess is not None:
+            paint_vessels(m, vess)
+        bits[j] = paint_lesions(m, lesions, head)
+        paint_lookalikes(m, look)
+        hu[j] = m.hu
+    return _Stack(z, dp, hu, bits, bone, y_mm)
+
+
+def _oblique_slice(
+    st: _Stack, zc: float, thickness: float, pitch: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(HU, lesion bits, bone excess) of the slab of ``thickness`` centred on zc whose plane
+    rises by tan(pitch) mm per mm towards the back of the head: each row averages the
+    planes its stretch of the slab overlaps (partial volume along z, the oblique cut
+    of a flexed head: a tangentially cut calvarium, orbits beside the frontal lobes)."""
+    zrow = zc + st.y_mm * math.tan(pitch)
+    lo = np.maximum(st.z[:, None] - st.dp / 2, zrow[None, :] - thickness / 2)
+    hi = np.minimum(st.z[:, None] + st.dp / 2, zrow[None, :] + thickness / 2)
+    w = (np.clip(hi - lo, 0.0, None) / thickness).astype(np.float32)  # (planes, rows)
+    js = np.flatnonzero(w.max(axis=1) > 0)
+    wj = w[js]
+    mean = np.einsum("pr,prc->rc", wj, st.hu[js])
+    bone = np.einsum("pr,prc->rc", wj, st.bone[js])
+    inside = wj >= 0.5 * st.dp / thickness  # planes whose centre lies in the slab
+    bits = np.bitwise_or.reduce(np.where(inside[:, :, None], st.bits[js], 0), axis=0)
+    return mean.astype(np.float32), bits.astype(np.uint8), bone.astype(np.float32)
 
 
 def _scan_geometry(

@@ -38,6 +38,8 @@ def painted(seed: int, index: int = 0, **kw) -> SyntheticStudy:
     kw.setdefault("n_slices", None)
     kw.setdefault("lesion_types", None)
     kw.setdefault("p_negative", 0.5)
+    kw.setdefault("pitched", False)
+    kw.setdefault("thin", False)
     return _generate(seed, index, scanner=False, **kw)
 
 
@@ -278,6 +280,39 @@ class TestGenerateStudy:
         assert 30 <= np.median(with_v.hu[soft]) <= 70
         assert np.median(with_v.hu[soft] - without.hu[soft]) > 5
         assert not with_v.labels.any() and not with_v.masks.any()
+
+    def test_an_oblique_slice_cuts_the_stack_along_the_pitch(self):
+        import math
+
+        from training.synthetic import _oblique_slice, _Stack
+
+        z = np.arange(-40.0, 40.01, 1.25)
+        n = 16
+        y = ((np.arange(n) + 0.5 - n / 2) * 4.0).astype(np.float32)  # rows 4 mm apart
+        hu = np.repeat(z[:, None, None], n, 1).repeat(n, 2).astype(np.float32)  # HU = z
+        bits = np.zeros(hu.shape, np.uint8)
+        bits[np.abs(z) < 0.7] = 1  # a lesion only in the plane at z = 0
+        st = _Stack(z, 1.25, hu, bits, np.zeros_like(hu), y)
+        pitch = math.radians(15)
+        mean, b, _ = _oblique_slice(st, 0.0, 5.0, pitch)
+        # each row averages the slab around z = y tan(pitch): HU follows the row's height
+        np.testing.assert_allclose(mean[:, 0], y * math.tan(pitch), atol=0.05)
+        rows = np.flatnonzero(b[:, 0])  # the lesion shows only where the slab crosses z = 0
+        assert len(rows) and np.all(np.abs(y[rows] * math.tan(pitch)) <= 2.5 + 0.7)
+        flat, _, _ = _oblique_slice(st, 10.0, 5.0, 0.0)
+        np.testing.assert_allclose(flat, 10.0, atol=0.05)
+
+    def test_pitched_and_thick_studies_exist_and_label_blood(self):
+        from training.synthetic import THICK_MM
+
+        seen = {"thick": False}
+        for i in range(12):
+            s = generate_study(41, i, size=64, lesion_types=["subdural"])
+            assert s.labels[:, LABELS.index("subdural")].any()
+            if THICK_MM[0] <= s.slice_thickness <= THICK_MM[1]:
+                seen["thick"] = True
+                assert np.allclose(np.diff(s.z_mm), s.slice_thickness, atol=0.02)
+        assert seen["thick"]
 
     def test_unknown_subtype_is_refused(self):
         with pytest.raises(ValueError, match="chronic"):

@@ -171,6 +171,15 @@ class TestEvalExport:
             )
         )
         loaded = load_checkpoint(out)
+        # mirror averaging (the eval default) and the study-level threshold chosen on val
+        assert metrics["mirror_average"] is True and loaded.mirror_average is True
+        study = metrics["study"]
+        assert 0.0 <= study["threshold"] <= 0.9 and "validation studies" in study["rule"]
+        assert loaded.study_threshold == pytest.approx(study["threshold"])
+        assert study["test"]["n_studies"] == metrics["splits"]["test"]["studies"]
+        sens = study["val"]["operating_point"]["sensitivity"]  # None: no positive val study
+        assert sens is None or sens >= 0.95 or study["threshold"] == 0.9
+        assert metrics["realct"]["test"]["studies"] >= 1
         assert loaded.thresholds == pytest.approx(metrics["thresholds"])
         assert loaded.slice_thresholds == pytest.approx(metrics["slice_thresholds"])
         assert loaded.context is not None
@@ -223,3 +232,31 @@ class TestPieces:
         assert torch.equal(a, b)
         assert a[:, :, :2, :2].abs().max() == 0  # corners stay air
         assert 0.7 < a.mean() / x.mean() < 1.3  # a plausible, small change of the head's area
+
+
+class TestAppearance:
+    def test_off_is_the_identity_and_on_stays_in_range(self):
+        from ichviewer.ai.preprocess import PreprocessSpec
+        from training.augment import appearance
+
+        spec = PreprocessSpec(size=32, mode="linear", mean=(0.3, 0.3, 0.2), std=(0.3, 0.3, 0.2))
+        x = torch.rand(16, 3, 32, 32) * 0.6 + 0.2
+        g = torch.Generator().manual_seed(0)
+        assert torch.equal(appearance(x, g, spec, 0.0), x)
+        y = appearance(x, g, spec, 1.0)
+        assert y.min() >= 0 and y.max() <= 1
+        d = (y - x).abs().flatten(1).mean(1)
+        assert (d > 1e-3).sum() >= 8  # most images are changed ...
+        # ... by at most a few HU on average: 4 HU offset + noise, in brain-window units
+        assert float((y - x)[:, 0].mean((1, 2)).abs().max()) < 12 / 80
+
+    def test_masks_do_not_move_with_it(self):
+        from ichviewer.ai.preprocess import PreprocessSpec
+        from training.augment import prepare_masked_batch
+
+        spec = PreprocessSpec(size=32, mode="linear", mean=(0.3, 0.3, 0.2), std=(0.3, 0.3, 0.2))
+        x = (torch.rand(4, 3, 32, 32) * 255).to(torch.uint8)
+        m = (torch.rand(4, 32, 32) > 0.8).to(torch.uint8)
+        a = prepare_masked_batch(x, m, spec, torch.Generator().manual_seed(1), {})
+        b = prepare_masked_batch(x, m, spec, torch.Generator().manual_seed(1), {"appearance": 1.0})
+        assert torch.equal(a[1], b[1]) and not torch.equal(a[0], b[0])
