@@ -28,7 +28,7 @@ __all__ = ["get_args_parser", "main"]
 
 
 #: The modules whose code decides every pixel and label of a synthetic set.
-GENERATOR_MODULES = ("anatomy", "phantom", "lesions", "synthetic", "synth_io", "ctsim")
+GENERATOR_MODULES = ("anatomy", "phantom", "lesions", "synthetic", "synth_io", "ctsim", "vessels")
 
 
 def generator_sha() -> str:

@@ -62,7 +62,7 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 def test_torchrun_two_gloo_ranks_end_identical(tmp_path):
-    synth(tmp_path / "data", 3, seed=31, layout="series", size=48)
+    synth(tmp_path / "data", 4, seed=31, layout="series", size=48)  # one is a thick series
     out = tmp_path / "run"
     cmd = [
         sys.executable,
