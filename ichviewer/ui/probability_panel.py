@@ -92,7 +92,11 @@ class ProbabilityPanel(QtWidgets.QWidget):
             grid.addWidget(value, row, 2)
             self.names[lb], self.bars[lb], self.values[lb] = name, bar, value
         grid.setColumnStretch(1, 1)
-        lay.addLayout(grid)
+        self.rows = QtWidgets.QWidget(self)  # the six rows: hidden when they would mislead
+        self.rows.setObjectName("probability_rows")
+        self.rows.setLayout(grid)
+        grid.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.rows)
         self.status = QtWidgets.QLabel("")
         self.status.setObjectName("probability_status")
         self.status.setWordWrap(True)
@@ -113,11 +117,18 @@ class ProbabilityPanel(QtWidgets.QWidget):
                 w.setToolTip(tip)
 
     def set_probabilities(
-        self, probabilities: np.ndarray | None, status: str = "", heading: str = ""
+        self,
+        probabilities: np.ndarray | None,
+        status: str = "",
+        heading: str = "",
+        rows: bool = True,
     ) -> None:
-        """Show a slice's six probabilities (None: dashes, and ``status`` says why)."""
+        """Show a slice's six probabilities (None: dashes, and ``status`` says why);
+        ``rows=False`` hides the rows altogether (a series out of the model's scope: bars,
+        even empty ones, would read as a result)."""
         self.heading.setText(heading)
         self.heading.setVisible(bool(heading))
+        self.rows.setVisible(rows)
         for k, lb in enumerate(LABELS):
             p = None if probabilities is None else float(probabilities[k])
             bar = self.bars[lb]

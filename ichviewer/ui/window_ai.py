@@ -236,7 +236,8 @@ class AIMixin:
             status = "Not scored yet" + (" (scoring…)" if self.ai.scoring else "")
         else:
             status = "Not scored (slice could not be read)"
-        self.probability_panel.set_probabilities(p, status, heading)
+        out = self.reader is not None and not self.ai.scope.in_scope
+        self.probability_panel.set_probabilities(p, status, heading, rows=not out)
 
     def _context_text(self: MainWindow) -> str:
         """Under the bars: how the slice's neighbours entered its probabilities, and what the

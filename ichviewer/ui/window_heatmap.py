@@ -61,6 +61,10 @@ class HeatmapMixin:
             self._set_overlay(None, None)
             hc.info.setText("" if self._heatmap_on else "Heatmap off (H)")
             return
+        if not self.ai.scope.in_scope:  # a heatmap on a chest would read as a finding
+            self._set_overlay(None, None)
+            hc.info.setText("No heatmap: this series is out of the model's scope")
+            return
         i = self._index
         res = self.ai.cam(i)
         if res is None:

@@ -239,6 +239,10 @@ def test_a_chest_ct_is_out_of_scope_in_the_window(qtbot, ai_window) -> None:  # 
     panel = win.probability_panel
     assert not win.ai.scope.in_scope
     assert panel.status.text().startswith("Out of scope: not a head CT")
-    assert all(panel.value_text(lb) == "–" or not panel.is_flagged(lb) for lb in LABELS)
+    assert panel.rows.isHidden()  # no bars that could read as a result
+    assert all(panel.value_text(lb) == "–" for lb in LABELS)
     assert win._flagged == []  # noqa: SLF001 (the second-read list is empty)
     assert "Out of the model's scope" in win.triage_panel.summary.text()
+    win.set_heatmap(True)
+    assert not win.image_view.overlay_item.isVisible()
+    assert "out of the model's scope" in win.heatmap_controls.info.text()
