@@ -21,16 +21,15 @@ import numpy as np
 
 from ichviewer.core.jsonsafe import dumps
 from ichviewer.core.labels import LABELS
-from ichviewer.errors import IchViewerError
-from ichviewer.io import ScanResult, SeriesInfo, SeriesReader, scan
+from ichviewer.errors import IchViewerError, SeriesError
+from ichviewer.io import ScanResult, SeriesInfo, scan
 from ichviewer.paths import atomic_write_bytes, demo_study_path
 from ichviewer.site_config import effective_model_path, load_site_config
 
 if TYPE_CHECKING:  # torch loads only when scoring starts, so building the parser stays fast
     from ichviewer.ai.cache import ResultCache
+    from ichviewer.ai.engine import SeriesScore
     from ichviewer.ai.predictor import Predictor
-    from ichviewer.ai.results import SliceResult
-    from ichviewer.core.scope import Scope
 
 logger = logging.getLogger("ichviewer.ai")
 
@@ -110,33 +109,21 @@ def _round(p: float) -> float:
     return round(float(p), 6)
 
 
-def series_report(
-    series: SeriesInfo,
-    results: dict[int, SliceResult],
-    predictor: Predictor,
-    scope: Scope | None = None,
-) -> dict[str, Any]:
+def series_report(score: SeriesScore, predictor: Predictor) -> dict[str, Any]:
     """One ``studies[]`` entry: a scored series with per-slice probabilities and flags.
 
     ``probabilities`` are what the viewer shows: with the checkpoint's series-context stage
     applied over the scored slices; ``slice_probabilities`` (only when the stage exists)
     are the network's on the slice alone. ``study_probability`` / ``study_flagged`` are the
     study-level call (:func:`ichviewer.core.triage.study_decision`); a series out of the
-    model's ``scope`` is scored but flags nothing, and ``scope_reason`` says why.
+    model's scope is scored but flags nothing, and ``scope_reason`` says why.
     """
-    from ichviewer.ai.results import stack_probabilities
-    from ichviewer.core.scope import Scope
-    from ichviewer.core.triage import study_decision
-
-    scope = scope or Scope(True)
-    raw = stack_probabilities(results, series.n_slices)
-    shown = predictor.in_series(raw, series.positions_mm)
-    decision = study_decision(shown, predictor.study_threshold, scope.in_scope)
+    series, shown, raw, decision = score.series, score.shown, score.raw, score.decision
     slices, flagged, probs = [], [], []
     for i, ref in enumerate(series.slices):
-        if i not in results:
+        if i not in score.results:
             continue
-        labels = predictor.flagged_labels(shown[i]) if scope.in_scope else []
+        labels = score.flagged_labels(i)
         if labels:
             flagged.append(ref.sop_instance_uid)
         probs.append(shown[i])
@@ -164,8 +151,8 @@ def series_report(
         "study_probability": None if decision.probability is None else _round(decision.probability),
         "study_flagged": decision.flagged,
         "study_threshold": _round(decision.threshold),
-        "in_scope": scope.in_scope,
-        "scope_reason": scope.reason,
+        "in_scope": score.scope.in_scope,
+        "scope_reason": score.scope.reason,
         "flagged": flagged,
         "slices": slices,
     }
@@ -184,31 +171,33 @@ def _progress_printer(k: int, n_series: int, series: SeriesInfo):  # noqa: ANN20
 def score_scan(
     found: ScanResult, predictor: Predictor, cache: ResultCache | None
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """Score every series found; returns (studies, errors)."""
-    from ichviewer.ai.jobs import ScoringJob
-    from ichviewer.io.scope import series_scope
+    """Score every series found (ichviewer.ai.engine); returns (studies, errors)."""
+    from ichviewer.ai.engine import score_series
 
     errors = [{"file": e.file, "error": e.error} for e in found.errors]
     studies = []
     for k, series in enumerate(found.series, 1):
         _say(f"scoring series {k}/{len(found.series)}: {series.label}")
         try:
-            reader = SeriesReader(series)
-        except IchViewerError as exc:
+            score = score_series(
+                predictor,
+                series,
+                cache=cache,
+                on_progress=_progress_printer(k, len(found.series), series),
+            )
+        except SeriesError as exc:  # ModelOutputError (a broken model) goes up: fatal
             errors.append({"file": series.description, "error": str(exc)})
             continue
-        uids = [ref.sop_instance_uid for ref in series.slices]
-        job = ScoringJob(predictor, reader, uids, order=None, cache=cache)
-        results = job.run(on_progress=_progress_printer(k, len(found.series), series))
-        scope = series_scope(series, reader)
-        if not scope.in_scope:
-            _say(f"  series {k}: out of scope, nothing flagged: {scope.reason}")
-        elif scope.reason:
-            _say(f"  series {k}: warning: {scope.reason}")
-        errors += [{"file": e.file, "error": e.error} for e in reader.errors]
-        errors += [{"file": series.slices[i].source, "error": why} for i, why in job.failed.items()]
-        if results:
-            studies.append(series_report(series, results, predictor, scope))
+        if not score.scope.in_scope:
+            _say(f"  series {k}: out of scope, nothing flagged: {score.scope.reason}")
+        elif score.scope.reason:
+            _say(f"  series {k}: warning: {score.scope.reason}")
+        errors += [{"file": e.file, "error": e.error} for e in score.read_errors]
+        errors += [
+            {"file": series.slices[i].source, "error": why} for i, why in score.failed.items()
+        ]
+        if score.results:
+            studies.append(series_report(score, predictor))
     return studies, errors
 
 
@@ -321,27 +310,28 @@ def self_test(
         _say(f"self-test failed: demo study not found at {study}")
         return 1
     try:
+        from ichviewer.ai.engine import score_series
+
         predictor, _ = _load_predictor(str(model) if model else None, device, 8)
         series = scan([study]).best_series()
         if series is None:
             _say(f"self-test failed: no image series in {study}")
             return 1
-        volume = SeriesReader(series).load_all()
-        results = predictor.predict(list(volume))
+        score = score_series(predictor, series)  # the engine, without the cache
     except IchViewerError as exc:
         _say(f"self-test failed: {exc}")
         return 1
-    probs = predictor.in_series(np.stack([r.probabilities for r in results]), series.positions_mm)
-    from ichviewer.core.triage import study_decision
-
-    decision = study_decision(probs, predictor.study_threshold)
+    if not score.results:
+        _say(f"self-test failed: no slice of {study} could be scored")
+        return 1
+    probs, decision = score.shown, score.decision
     summary = {
         "ok": True,
-        "n_slices": len(results),
+        "n_slices": len(score.results),
         "study_probability": decision.probability,
         "study_flagged": decision.flagged,
-        "max": {lb: _round(p) for lb, p in zip(LABELS, probs.max(axis=0), strict=True)},
-        "flagged": sum(bool(predictor.flagged_labels(p)) for p in probs),
+        "max": {lb: _round(p) for lb, p in zip(LABELS, np.nanmax(probs, axis=0), strict=True)},
+        "flagged": int(score.flagged.any(axis=1).sum()),
         "model_sha256": predictor.sha256,
         "model_name": predictor.name,
         "device": str(predictor.device),

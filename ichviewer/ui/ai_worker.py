@@ -218,45 +218,34 @@ def study_job(
     """Scan one worklist entry (a folder or zip), score its main series with the result
     cache, and summarise: highest P(any) and number of flagged slices."""
     from ichviewer.ai.cache import ResultCache
-    from ichviewer.ai.jobs import ScoringJob
-    from ichviewer.io import SeriesReader, scan
+    from ichviewer.ai.engine import score_series
+    from ichviewer.io import scan
 
     found = scan([path], cancel=cancel)
     series = found.best_series()
     if series is None:
         why = f" ({found.errors[0].error})" if found.errors else ""
         raise SeriesError(f"{Path(path).name}: no CT image series found{why}")
-    reader = SeriesReader(series)
-    uids = [ref.sop_instance_uid for ref in series.slices]
-    job = ScoringJob(predictor, reader, uids, order=None, cache=ResultCache(predictor.sha256))
-
-    def on_progress(done: int, total: int) -> None:
-        if cancel.is_set():
-            job.cancel()
-        report((done, total))
-
-    results = job.run(on_progress=on_progress)
+    score = score_series(
+        predictor,
+        series,
+        cache=ResultCache(predictor.sha256),
+        on_progress=lambda done, total: report((done, total)),
+        cancel=cancel,
+    )
     if cancel.is_set():
         raise CancelledError("worklist scoring stopped")
-    if not results:
+    if not score.results:
         raise SeriesError(f"{Path(path).name}: no slice could be scored")
-    from ichviewer.ai.results import stack_probabilities
-    from ichviewer.core.triage import study_decision
-    from ichviewer.io.scope import series_scope
-
-    scope = series_scope(series, reader)
-    shown = predictor.in_series(stack_probabilities(results, series.n_slices), series.positions_mm)
-    probs = shown[sorted(results)]
-    flagged = [bool(predictor.flagged_labels(p)) and scope.in_scope for p in probs]
-    decision = study_decision(probs, predictor.study_threshold, scope.in_scope)
+    scored = sorted(score.results)
     return StudyScore(
         path=str(path),
         description=series.description,
         n_slices=series.n_slices,
-        max_any=float(probs[:, LABELS.index("any")].max()),
-        n_flagged=int(sum(flagged)),
+        max_any=float(score.shown[scored, LABELS.index("any")].max()),
+        n_flagged=int(score.flagged[scored].any(axis=1).sum()),
         study_instance_uid=series.study_instance_uid,
-        study_flagged=decision.flagged,
-        in_scope=scope.in_scope,
-        scope_reason=scope.reason,
+        study_flagged=score.decision.flagged,
+        in_scope=score.scope.in_scope,
+        scope_reason=score.scope.reason,
     )
