@@ -74,9 +74,15 @@ def test_committed_card_readme_and_checkpoint_agree():
     folder = CARD.parent
     card = json.loads(CARD.read_text())
     metrics = json.loads((folder / "metrics.json").read_text())
-    assert (folder / "README.md").read_text() == readme_text(card, metrics, card["command"])
+    rc_path = folder / "realct_check.json"
+    realct = json.loads(rc_path.read_text()) if rc_path.is_file() else None
+    assert (folder / "README.md").read_text() == readme_text(card, metrics, card["command"], realct)
     ck = load_checkpoint(folder / "ichviewer-densenet.pt")
     assert ck.sha256 == metrics["sha256"]
+    assert ck.mirror_average is bool(metrics.get("mirror_average"))
+    assert ck.study_threshold == pytest.approx(metrics["study"]["threshold"])
+    if realct is not None:  # the real-CT check was run on this very file
+        assert realct["model"]["sha256"] == ck.sha256
     assert ck.thresholds == pytest.approx(metrics["thresholds"])
     assert ck.context is not None and ck.context.to_dict() == metrics["slice_context"]
     assert ck.slice_thresholds == pytest.approx(metrics["slice_thresholds"])
