@@ -103,12 +103,19 @@ def _value(ds: Dataset, kw: str) -> Any:
     return None if v is None or (isinstance(v, str) and not v.strip()) else v
 
 
+def _number_value(ds: Dataset, kw: str, tag: str, name: str) -> Any:
+    """The raw value of a numeric attribute; None when absent; refuses the file when the
+    element is there but cannot be read (a bit flip in its VR or length)."""
+    v = _value(ds, kw)
+    if v is None and kw in ds:
+        raise DicomReadError(name, f"{tag} {kw} cannot be read as a number")
+    return v
+
+
 def _int(ds: Dataset, kw: str, tag: str, name: str, default: int, lo: int, hi: int) -> int:
     """An integer attribute, checked: a bad one refuses the file, naming the tag."""
-    v = _value(ds, kw)
+    v = _number_value(ds, kw, tag, name)
     if v is None:
-        if kw in ds:
-            raise DicomReadError(name, f"{tag} {kw} cannot be read as a number")
         return default
     try:
         out = int(v)
@@ -123,10 +130,8 @@ def _float(
     ds: Dataset, kw: str, tag: str, name: str, default: float, limit: float, nonzero: bool = False
 ) -> float:
     """A real attribute, checked finite and within +-limit (and not 0 when ``nonzero``)."""
-    v = _value(ds, kw)
+    v = _number_value(ds, kw, tag, name)
     if v is None:
-        if kw in ds:
-            raise DicomReadError(name, f"{tag} {kw} cannot be read as a number")
         return default
     try:
         out = float(_first(v))
