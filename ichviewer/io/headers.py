@@ -6,7 +6,7 @@ import logging
 import math
 import os
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 import pydicom
 import pydicom.config
@@ -130,18 +130,31 @@ def _float(
     ds: Dataset, kw: str, tag: str, name: str, default: float, limit: float, nonzero: bool = False
 ) -> float:
     """A real attribute, checked finite and within +-limit (and not 0 when ``nonzero``)."""
-    v = _number_value(ds, kw, tag, name)
+    return _real(_number_value(ds, kw, tag, name), f"{tag} {kw}", name, default, limit, nonzero)
+
+
+def _real(v: Any, what: str, name: str, default: float, limit: float, nonzero: bool) -> float:
+    """:func:`_float`'s check of a raw value (None: ``default``); ``what`` names it."""
     if v is None:
         return default
     try:
         out = float(_first(v))
     except (TypeError, ValueError, OverflowError):
-        raise DicomReadError(name, f"{tag} {kw} is not a number") from None
+        raise DicomReadError(name, f"{what} is not a number") from None
     if not math.isfinite(out) or abs(out) > limit or (nonzero and out == 0.0):
-        what = "not finite" if not math.isfinite(out) else ("0" if out == 0.0 else f"{out:g}")
+        bad = "not finite" if not math.isfinite(out) else ("0" if out == 0.0 else f"{out:g}")
         bound = f"a non-zero number within +-{limit:g}" if nonzero else f"within +-{limit:g}"
-        raise DicomReadError(name, f"{tag} {kw} is {what}; it must be {bound}")
+        raise DicomReadError(name, f"{what} is {bad}; it must be {bound}")
     return out
+
+
+def _optional_int(ds: Dataset, kw: str) -> int | None:
+    """A whole number that only describes (InstanceNumber, SeriesNumber): None when absent
+    or unreadable, never a refusal."""
+    try:
+        return int(_value(ds, kw))
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def _floats(value: Any, n: int) -> tuple[float, ...] | None:
@@ -174,7 +187,19 @@ def _group_value(groups: tuple[Dataset | None, Dataset | None], seq: str, attr: 
     return None
 
 
-def _check(ds: Dataset, name: str) -> None:
+class _Checked(NamedTuple):
+    """The header values :func:`_check` has read and checked, for read_header to use."""
+
+    rows: int
+    columns: int
+    frames: int
+    bits_stored: int
+    signed: bool
+    slope: float
+    intercept: float
+
+
+def _check(ds: Dataset, name: str) -> _Checked:
     modality = str(_value(ds, "Modality") or "")
     if modality and modality != "CT":
         raise DicomReadError(
@@ -210,9 +235,10 @@ def _check(ds: Dataset, name: str) -> None:
         raise DicomReadError(
             name, f"(0028,0101) Bits Stored is {stored}, more than Bits Allocated ({bits})"
         )
-    _int(ds, "PixelRepresentation", "(0028,0103)", name, 0, 0, 1)
-    _float(ds, "RescaleSlope", "(0028,1053)", name, 1.0, MAX_SLOPE, nonzero=True)
-    _float(ds, "RescaleIntercept", "(0028,1052)", name, 0.0, MAX_INTERCEPT)
+    signed = _int(ds, "PixelRepresentation", "(0028,0103)", name, 0, 0, 1) == 1
+    slope = _float(ds, "RescaleSlope", "(0028,1053)", name, 1.0, MAX_SLOPE, nonzero=True)
+    intercept = _float(ds, "RescaleIntercept", "(0028,1052)", name, 0.0, MAX_INTERCEPT)
+    return _Checked(rows, cols, frames, stored, signed, slope, intercept)
 
 
 #: Rescale values no CT uses: slope 1 (0.5-2 at most) and intercept -1024 (-8192 at most).
@@ -273,15 +299,8 @@ def _layout(ds: Dataset, source: str, ts: str, frames: int, name: str) -> PixelL
 
 def _checked_frame(v: Any, default: float, kw: str, name: str, nonzero: bool = False) -> float:
     """A per-frame rescale value, held to the same rules as the file's own."""
-    if v is None:
-        return default
-    tmp = Dataset()
-    try:
-        setattr(tmp, kw, v)
-    except Exception:  # a value pydicom cannot even store: as unreadable as it gets
-        raise DicomReadError(name, f"per-frame {kw} cannot be read as a number") from None
     limit = MAX_SLOPE if kw == "RescaleSlope" else MAX_INTERCEPT
-    return _float(tmp, kw, "per-frame", name, default, limit, nonzero)
+    return _real(v, f"per-frame {kw}", name, default, limit, nonzero)
 
 
 def read_header(source: str) -> HeaderRecord | None:
@@ -290,9 +309,9 @@ def read_header(source: str) -> HeaderRecord | None:
     ds = _read(source)
     if ds.get("SOPClassUID") == MediaStorageDirectoryStorage or "DirectoryRecordSequence" in ds:
         return None
-    _check(ds, name)
+    hdr = _check(ds, name)
     ts = _check_decodable(ds, name)
-    frames = _int(ds, "NumberOfFrames", "(0028,0008)", name, 1, 1, 1 << 20)
+    frames = hdr.frames
     layout = _layout(ds, source, ts, frames, name)
 
     sop = str(_value(ds, "SOPInstanceUID") or "") or name
@@ -313,20 +332,14 @@ def read_header(source: str) -> HeaderRecord | None:
         spacing = None
     thickness = _floats([_value(ds, "SliceThickness")], 1)
     thickness = thickness[0] if thickness and thickness[0] > 0 else None
-    slope = _float(ds, "RescaleSlope", "(0028,1053)", name, 1.0, MAX_SLOPE, nonzero=True)
-    intercept = _float(ds, "RescaleIntercept", "(0028,1052)", name, 0.0, MAX_INTERCEPT)
-    try:
-        inst = int(_value(ds, "InstanceNumber"))
-    except (TypeError, ValueError, OverflowError):
-        inst = None
-    bits = int(ds.BitsAllocated) if _value(ds, "BitsAllocated") is not None else 16
+    slope, intercept = hdr.slope, hdr.intercept
     common = dict(
-        rows=int(ds.Rows),
-        columns=int(ds.Columns),
+        rows=hdr.rows,
+        columns=hdr.columns,
         transfer_syntax=ts,
-        bits_stored=int(_value(ds, "BitsStored") or bits),
-        signed=int(_value(ds, "PixelRepresentation") or 0) == 1,
-        instance_number=inst,
+        bits_stored=hdr.bits_stored,
+        signed=hdr.signed,
+        instance_number=_optional_int(ds, "InstanceNumber"),
     )
 
     slices: list[SliceRef] = []
@@ -390,10 +403,6 @@ def read_header(source: str) -> HeaderRecord | None:
     def text(kw: str) -> str:
         return str(_value(ds, kw) or "")
 
-    try:
-        series_number = int(_value(ds, "SeriesNumber"))
-    except (TypeError, ValueError, OverflowError):
-        series_number = None
     attrs = {
         "series_instance_uid": text("SeriesInstanceUID") or "(no series UID)",
         "study_instance_uid": text("StudyInstanceUID"),
@@ -405,7 +414,7 @@ def read_header(source: str) -> HeaderRecord | None:
         "study_description": text("StudyDescription"),
         "contrast_agent": text("ContrastBolusAgent"),
         "study_date": text("StudyDate"),
-        "series_number": series_number,
+        "series_number": _optional_int(ds, "SeriesNumber"),
         "patient_name": text("PatientName"),
         "patient_id": text("PatientID"),
         "window": (_first(_value(ds, "WindowCenter")), _first(_value(ds, "WindowWidth"))),
