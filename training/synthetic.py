@@ -243,29 +243,15 @@ def _generate(
         if pitch or thickness > SLICE_MM:
             # A pitched head or a thick slab: each slice is cut from a stack of planes.
             stack = _plane_stack(phantom, zs, thickness, pitch, (lesions, head, look, vess))
-            for i, z in enumerate(zs):
-                mean, bits, bone = _oblique_slice(stack, z, thickness, pitch)
-                _drop_bony(bits, mean, ps_work=fov / work)
-                mean += glow(bone, fov / work, *glow_args)
-                img = cv2.warpAffine(mean, M, (size, size), flags=cv2.INTER_LINEAR, borderValue=AIR)
-                masks[i] = cv2.warpAffine(bits, M, (size, size), flags=cv2.INTER_NEAREST)
-                clean[i] = np.where(hr_mask & (img < -500), hr_hu, img)
-        for i, z in enumerate(zs if not (pitch or thickness > SLICE_MM) else []):
-            # Two sub-planes per slice: the 5 mm slab's partial volume softens what the
-            # plane only grazes (vertex, skull base, lesion edges), as on a real scan.
-            planes, bits = [], np.zeros((work, work), np.uint8)
-            bone = np.zeros((work, work), np.float32)
-            for dz in sub_planes:
-                m = phantom.render(z + dz, i)
-                bone += bone_glow(m)
-                if vess is not None:  # under the lesions: a vessel inside a bleed is blood
-                    paint_vessels(m, vess)
-                bits |= paint_lesions(m, lesions, head)
-                paint_lookalikes(m, look)
-                planes.append(m.hu)
-            mean = sum(planes) / len(planes)
+            slabs = (_oblique_slice(stack, z, thickness, pitch) for z in zs)
+        else:
+            slabs = (
+                _sub_plane_slice(phantom, z, i, sub_planes, (lesions, head, look, vess))
+                for i, z in enumerate(zs)
+            )
+        for i, (mean, bits, bone) in enumerate(slabs):
             _drop_bony(bits, mean, ps_work=fov / work)
-            mean += glow(bone / len(planes), fov / work, *glow_args)
+            mean += glow(bone, fov / work, *glow_args)
             img = cv2.warpAffine(mean, M, (size, size), flags=cv2.INTER_LINEAR, borderValue=AIR)
             masks[i] = cv2.warpAffine(bits, M, (size, size), flags=cv2.INTER_NEAREST)
             clean[i] = np.where(hr_mask & (img < -500), hr_hu, img)
@@ -309,6 +295,27 @@ def _generate(
     uids = _uids(seed, index, n)
     thick = round(step, 3) if thickness == SLICE_MM else thickness
     return SyntheticStudy(hu, labels, masks, z_mm, ps, thick, les_dicts, uids)
+
+
+def _sub_plane_slice(
+    phantom: Phantom, z: float, index: int, offsets: tuple[float, ...], paint: tuple
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(HU, lesion bits, bone excess) of the slice at z as the mean of a few sub-planes: the
+    slab's partial volume softens what the plane only grazes (vertex, skull base, lesion
+    edges), as on a real scan. The sub-planes share the slice's random fields."""
+    lesions, head, look, vess = paint
+    work = phantom.n
+    planes, bits = [], np.zeros((work, work), np.uint8)
+    bone = np.zeros((work, work), np.float32)
+    for dz in offsets:
+        m = phantom.render(z + dz, index)
+        bone += bone_glow(m)
+        if vess is not None:  # under the lesions: a vessel inside a bleed is blood
+            paint_vessels(m, vess)
+        bits |= paint_lesions(m, lesions, head)
+        paint_lookalikes(m, look)
+        planes.append(m.hu)
+    return sum(planes) / len(planes), bits, bone / len(planes)
 
 
 @dataclass

@@ -96,10 +96,6 @@ class DenseNetCAM(nn.Module):
         """Feature maps F (N, K, h, w): after the final norm and ReLU, before pooling."""
         return F.relu(self.net.features(x))
 
-    def mirror_features(self, x: torch.Tensor) -> torch.Tensor:
-        """:func:`mirror_averaged` of :meth:`features`."""
-        return mirror_averaged(self.features, x)
-
     def head(self, feats: torch.Tensor) -> torch.Tensor:
         """Logits from feature maps: classifier(global average pool(F)), or with
         ``pool="lse"`` the log-mean-exp of each label's map S_c plus its bias (in float32)."""
@@ -122,11 +118,9 @@ class DenseNetCAM(nn.Module):
             s = torch.einsum("ck,nkhw->nchw", fc.weight.float(), feats.float())
             return s + fc.bias.float().view(1, -1, 1, 1)
 
-    def forward_features(
-        self, x: torch.Tensor, mirror: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(logits, F) from one forward pass: the CAM and the probabilities share it."""
-        feats = self.mirror_features(x) if mirror else self.features(x)
+        feats = self.features(x)
         return self.head(feats), feats
 
     def forward(
@@ -134,7 +128,7 @@ class DenseNetCAM(nn.Module):
     ) -> torch.Tensor | tuple:
         """Logits; with ``maps=True`` (logits, label_maps) from the same pass; with
         ``mirror=True`` from :func:`mirror_averaged` features (inference only)."""
-        feats = self.mirror_features(x) if mirror else self.features(x)
+        feats = mirror_averaged(self.features, x) if mirror else self.features(x)
         if not maps:
             return self.head(feats)
         label_maps = self.label_maps(feats)
