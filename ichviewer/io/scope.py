@@ -3,6 +3,8 @@ its slices: the one place the window, triage and the worklist ask "is this a hea
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from ichviewer.core.scope import Scope, assess_scope
@@ -13,15 +15,26 @@ from ichviewer.io.reader import SeriesReader
 SCOPE_SLICES = 5
 
 
-def series_scope(series: SeriesInfo, reader: SeriesReader | None = None) -> Scope:
+def series_scope(
+    series: SeriesInfo,
+    reader: SeriesReader | None = None,
+    *,
+    loaded_only: bool = False,
+    cancel: threading.Event | None = None,
+) -> Scope:
     """Scope of ``series``; with ``reader``, a few of its slices (decoded through it, so
-    they are not read twice) add the image evidence."""
+    they are not read twice) add the image evidence; ``loaded_only``: only slices it has
+    decoded already are looked at (the user stopped the loading); ``cancel`` stops decoding
+    more of them (the answer is then for a request nobody waits for)."""
     slices: list[np.ndarray] = []
     spacing = series.pixel_spacing[1] if series.pixel_spacing else None
     if reader is not None and spacing:
-        n = series.n_slices
-        picks = sorted({int(round(k)) for k in np.linspace(0, n - 1, min(SCOPE_SLICES, n))})
+        pool = np.flatnonzero(reader.loaded) if loaded_only else np.arange(series.n_slices)
+        n = len(pool)
+        picks = sorted({int(pool[round(k)]) for k in np.linspace(0, n - 1, min(SCOPE_SLICES, n))})
         for i in picks:  # the median width decides: a neck or vertex slice does not
+            if cancel is not None and cancel.is_set():
+                break
             hu = reader.slice(i)
             if not reader.failed[i]:
                 slices.append(hu)

@@ -229,9 +229,9 @@ class AIController(CamMixin, QtCore.QObject):
 
         self.close_series()
         self.reader = reader
-        self.scope = series_scope(reader.series, reader)
-        if not self.scope.in_scope:
-            logger.info("series out of the model's scope: %s", self.scope.reason)
+        # The headers now; the images' evidence arrives from the scoring job, before any
+        # score (decoding slices here would delay the first image on screen).
+        self._set_scope(series_scope(reader.series))
         self.slice_probabilities = np.full(
             (reader.series.n_slices, len(LABELS)), np.nan, np.float32
         )
@@ -316,9 +316,9 @@ class AIController(CamMixin, QtCore.QObject):
             self.predictor, reader, uids, order=order, cache=ResultCache(self.predictor.sha256)
         )
         self._scoring_rid = rid = self._next_id()
-        job = Job(rid, score_job, self._scoring)
+        job = Job(rid, score_job, self._scoring, reader, self._only_loaded)
         s = job.signals
-        s.progressed.connect(self._on_scored)
+        s.progressed.connect(self._on_scoring_report)
         s.returned.connect(self._on_scoring_returned)
         s.errored.connect(self._on_scoring_errored)
         s.finished.connect(self._on_finished)
@@ -334,6 +334,19 @@ class AIController(CamMixin, QtCore.QObject):
             job.cancel_event.set()
         self._scoring = None
         self._scoring_rid = self._next_id()
+
+    def _set_scope(self, scope: Scope) -> None:
+        self.scope = scope
+        if not scope.in_scope:
+            logger.info("series out of the model's scope: %s", scope.reason)
+
+    def _on_scoring_report(self, rid: int, p: SliceScored | Scope) -> None:
+        """The scoring job reports the series' scope first, then one slice at a time."""
+        if not isinstance(p, Scope):
+            self._on_scored(rid, p)
+        elif rid == self._scoring_rid and self.reader is not None:
+            self._set_scope(p)
+            self._schedule_emit()
 
     def _on_scored(self, rid: int, p: SliceScored) -> None:
         if rid != self._scoring_rid or self.reader is None:

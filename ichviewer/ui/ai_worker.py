@@ -191,9 +191,20 @@ def load_model_job(
     return ModelLoaded(p, ModelInfo.from_predictor(p))
 
 
-def score_job(job: ScoringJob, report: Report, cancel: threading.Event) -> ScoringDone:
+def score_job(
+    job: ScoringJob,
+    reader: SeriesReader,
+    loaded_only: bool,
+    report: Report,
+    cancel: threading.Event,
+) -> ScoringDone:
     """Run a ScoringJob (the controller reprioritises and cancels it directly), reporting
+    first the series' scope from its images (a few slices are decoded for it: here, off the
+    UI thread, before any slice is scored; none once the user cancelled loading), then
     each slice as it is scored or read from the cache."""
+    from ichviewer.io.scope import series_scope
+
+    report(series_scope(reader.series, reader, loaded_only=loaded_only, cancel=cancel))
 
     def on_result(i: int, res: SliceResult) -> None:
         report(SliceScored(i, np.asarray(res.probabilities, dtype=np.float32), res.from_cache))
