@@ -218,9 +218,11 @@ class AIMixin:
             heading = f"Slice {self._index + 1}/{self.n_slices}"
         if self.reader is not None and not self.ai.scope.in_scope:
             p = None  # bars for a chest or an MR would read as findings: say why there are none
+            # Short: the full reason is in the second-read summary, and a long text here
+            # outgrows the panel.
             status = (
-                f"Out of scope: {self.ai.scope.reason}. The model is meant for non-contrast "
-                "head CT; nothing is flagged on this series."
+                f"Out of scope: {self.ai.scope.reason.split(':')[0]}. Nothing is flagged "
+                "on this series (the reason is under Second read)."
             )
         elif p is not None:
             status = self._context_text()
