@@ -37,6 +37,8 @@ CONTRAST_PATTERNS = (
     r"\bcontrast\b", r"\bc\+", r"\+c\b", r"\bcta\b", r"\bangio", r"\bw/\s*con",
     r"\bwith\s+con", r"\bpost[\s-]*con", r"\benhanced\b", r"\bkm\b", r"\bperfusion\b",
 )  # fmt: skip
+#: Phrases that say no contrast was given (removed before CONTRAST_PATTERNS are matched).
+NO_CONTRAST = r"\b(?:without|w/o|wo|no|non|sans|ohne)[\s/-]*(?:iv\s+)?(?:contrast|con|km)\b"
 #: Body wider than this (mm, median over the slices looked at): not a head.
 MAX_HEAD_WIDTH_MM = 250.0
 #: Air (HU) and soft tissue threshold for the body outline.
@@ -135,8 +137,9 @@ def assess_scope(
             else f"the headers name '{other_word}', not the head"
         )
         return Scope(False, f"not a head CT: {what}")
+    plain = re.sub(NO_CONTRAST, " ", text)  # "without contrast" says the opposite
     contrast = bool((contrast_agent or "").strip()) or any(
-        re.search(p, text) for p in CONTRAST_PATTERNS
+        re.search(p, plain) for p in CONTRAST_PATTERNS
     )
     if contrast:
         source = (

@@ -79,6 +79,14 @@ class TestAssessScope:
         assert s.in_scope and s.contrast
         assert "contrast" in s.reason and "look like blood" in s.reason
 
+    @pytest.mark.parametrize(
+        "desc",
+        ["CT HEAD WITHOUT CONTRAST", "non-contrast head", "Head w/o contrast", "NONCONTRAST"],
+    )
+    def test_no_contrast_wording_is_not_contrast(self, desc):
+        s = assess_scope(body_part="HEAD", descriptions=[desc])
+        assert s.in_scope and not s.contrast and s.reason == ""
+
     def test_injection_rate_text_is_not_contrast(self):
         # CQ500's descriptions read like "4cc sec 150cc D3D on" on non-contrast scans.
         s = assess_scope(descriptions=["4cc sec 150cc D3D on"])
