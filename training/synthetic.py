@@ -26,26 +26,19 @@ from ichviewer.core.labels import LABELS, SUBTYPES
 from ichviewer.io.pixels import AIR_HU
 from training import ctsim
 from training.anatomy import Head
-from training.lesions import (
-    BIT,
-    MIN_AREA_MM2,
-    paint_lesions,
-    paint_lookalikes,
-    sample_lesions,
-    sample_lookalikes,
-)
+from training.lesions import Lesion, sample_lesions
+from training.lookalikes import sample_lookalikes
 from training.masks import MASKS_DIR, write_study_masks
-from training.phantom import AIR, Phantom, bone_glow, glow
+from training.phantom import Phantom
+from training.scanner import SLICE_MM, head_to_image, headrest, scan_geometry, scan_series
+from training.slicing import Placement, render_series
 from training.synth_io import LAYOUTS, image_ids, write_labels_csv, write_study
-from training.vessels import paint_vessels, sample_vessels
+from training.vessels import sample_vessels
 
 log = logging.getLogger("training")
 
-SLICE_MM = 5.0
 #: Anatomy is drawn at most this many pixels across, then resampled to the output size.
 WORK_MAX = 384
-#: Sub-plane offsets averaged into each 5 mm slice (partial volume).
-PARTIAL_VOLUME_MM = (-1.25, 1.25)
 #: Glow around bone (training.phantom.glow): fraction and spread, drawn per study. A
 #: simulated scan (training.ctsim) makes part of the glow itself, so it adds less.
 GLOW_AMP = (0.06, 0.2)
@@ -129,34 +122,6 @@ def _pick_kinds(
     return [str(s) for s in rng.choice(SUBTYPES, k, replace=False)]
 
 
-def _headrest(
-    rng: np.random.Generator, head: Head, shift: tuple[float, float], size: int, ps: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """The curved head holder under the occiput (scanner frame): mask and HU."""
-    c = (np.arange(size, dtype=np.float32) + 0.5 - size / 2) * ps
-    x, y = np.meshgrid(c, c)
-    half = head.A + head.t_lat + head.scalp
-    r = half + rng.uniform(6, 25)
-    back = shift[1] + head.B + head.t_occ + head.scalp + rng.uniform(1, 10)
-    cx, cy = shift[0] + rng.normal(0, 3), back - r
-    up = rng.uniform(15, 70)
-    hu = np.full((size, size), AIR, np.float32)
-    shells = [(r, rng.uniform(1.2, 2.8), rng.uniform(150, 350))]
-    if rng.random() < 0.4:
-        shells.append((r + rng.uniform(4, 12), rng.uniform(0.8, 2), rng.uniform(100, 300)))
-    foam = rng.random() < 0.3
-    for k, (rad, th, val) in enumerate(shells):
-        d = np.where(y > cy, np.abs(np.hypot(x - cx, y - cy) - rad), np.abs(np.abs(x - cx) - rad))
-        d[y < cy - up] = 1e9
-        if foam and k == 0:
-            inside = (np.where(y > cy, np.hypot(x - cx, y - cy), np.abs(x - cx)) < rad) & (
-                y > back - rng.uniform(8, 20)
-            )
-            hu[inside] = rng.uniform(-900, -700)
-        hu[d < th / 2] = val
-    return hu > AIR, hu
-
-
 def generate_study(
     seed: int,
     index: int = 0,
@@ -196,7 +161,11 @@ def _generate(
     beam hardening, quantum noise, FBP); without it, smoothed Gaussian noise is added.
     ``vessels`` draws arteries, cortical veins and dural sinuses (training.vessels);
     ``thin`` reconstructs THIN_FRACTION of the studies as thin and THICK_FRACTION as
-    thick slices; ``pitched`` flexes PITCH_FRACTION of the heads against the slice plane."""
+    thick slices; ``pitched`` flexes PITCH_FRACTION of the heads against the slice plane.
+
+    Every kind of draw has its own random stream ([seed, index, k]): anatomy (0), lesions
+    (1), pose and scan geometry (2), noise (3), glow (4), acquisition (5), vessels (6),
+    slice thickness (7), pitch (8); adding a draw to one leaves the others as they were."""
     if size < 32:
         raise ValueError(f"size must be at least 32 pixels, got {size}")
     if n_slices is not None and n_slices < 2:
@@ -204,57 +173,30 @@ def _generate(
     r_anat, r_les, r_pose = (np.random.default_rng([seed, index, k]) for k in range(3))
     head = Head.sample(r_anat)
     kinds = _pick_kinds(r_les, lesion_types, p_negative)
-    zs, step, fov, tilt, shift = _scan_geometry(r_pose, head, n_slices)
-    # Slice thickness and head pitch: own streams, so every other draw stays as it was.
+    zs, step, fov, tilt, shift = scan_geometry(r_pose, head, n_slices)
     r_thin = np.random.default_rng([seed, index, 7])
-    thickness = SLICE_MM
-    if thin and r_thin.random() < THIN_FRACTION:
-        thickness = float(r_thin.choice(THIN_MM))
-    elif thin and r_thin.random() < THICK_FRACTION / (1 - THIN_FRACTION):
-        thickness = float(r_thin.uniform(*THICK_MM))
-        if n_slices is None:  # thick slices lie further apart: fewer of them
-            zs = zs[0] + thickness * np.arange(int((zs[-1] - zs[0]) / thickness) + 1)
-            step = thickness
-    r_pitch = np.random.default_rng([seed, index, 8])
-    pitch = 0.0
-    if pitched and r_pitch.random() < PITCH_FRACTION:
-        pitch = math.radians(float(r_pitch.uniform(*PITCH_DEG)) * float(r_pitch.choice([-1, 1])))
+    zs, step, thickness = _thickness(r_thin, zs, step, n_slices, thin)
+    pitch = _pitch(np.random.default_rng([seed, index, 8]), pitched)
     n, ps, work = len(zs), fov / size, min(size, WORK_MAX)
     phantom = Phantom(head, r_anat, work, fov, zs)
     look = sample_lookalikes(r_anat, head, phantom.parts)
-    hr_mask, hr_hu = _headrest(r_pose, head, shift, size, ps)
+    hr = headrest(r_pose, head, shift, size, ps)
     pad = -3024.0 if r_pose.random() < 0.3 else -1024.0  # 30% RSNA-style signed padding
     c = (np.arange(size) + 0.5 - size / 2) * ps
     outside = np.hypot(*np.meshgrid(c, c)) > fov / 2
     noise_hu = r_pose.uniform(2.5, 4.5)
-    M = _head_to_image(tilt, shift, fov, work, size)
-    r_glow = np.random.default_rng([seed, index, 4])  # own stream: other draws unchanged
+    r_glow = np.random.default_rng([seed, index, 4])
     amp = r_glow.uniform(*(GLOW_AMP_SCANNED if scanner else GLOW_AMP))
     glow_args = (float(amp), float(r_glow.uniform(*GLOW_SIGMA_MM)))
+    place = Placement(head_to_image(tilt, shift, fov, work, size), size, fov / work, glow_args, hr)
     acq = ctsim.Acquisition.sample(np.random.default_rng([seed, index, 5])) if scanner else None
     vess = sample_vessels(np.random.default_rng([seed, index, 6]), head) if vessels else None
-    sub_planes = PARTIAL_VOLUME_MM if thickness == SLICE_MM else (-thickness / 4, thickness / 4)
     if acq is not None and thickness < SLICE_MM:  # fewer photons in a thinner slice
         acq = replace(acq, dose=acq.dose * (thickness / SLICE_MM) ** 0.5)
     for attempt in range(8):
         lesions = sample_lesions(r_les, head, phantom.parts, kinds, tilt)
-        clean = np.empty((n, size, size), np.float32)
-        masks = np.empty((n, size, size), np.uint8)
-        if pitch or thickness > SLICE_MM:
-            # A pitched head or a thick slab: each slice is cut from a stack of planes.
-            stack = _plane_stack(phantom, zs, thickness, pitch, (lesions, head, look, vess))
-            slabs = (_oblique_slice(stack, z, thickness, pitch) for z in zs)
-        else:
-            slabs = (
-                _sub_plane_slice(phantom, z, i, sub_planes, (lesions, head, look, vess))
-                for i, z in enumerate(zs)
-            )
-        for i, (mean, bits, bone) in enumerate(slabs):
-            _drop_bony(bits, mean, ps_work=fov / work)
-            mean += glow(bone, fov / work, *glow_args)
-            img = cv2.warpAffine(mean, M, (size, size), flags=cv2.INTER_LINEAR, borderValue=AIR)
-            masks[i] = cv2.warpAffine(bits, M, (size, size), flags=cv2.INTER_NEAREST)
-            clean[i] = np.where(hr_mask & (img < -500), hr_hu, img)
+        paint = (lesions, head, look, vess)
+        clean, masks = render_series(phantom, zs, thickness, pitch, paint, place)
         labels = _labels(masks)
         if all(labels[:, LABELS.index(k)].any() for k in kinds):
             break
@@ -263,157 +205,65 @@ def _generate(
         log.warning("study %d: could not place all of %s visibly", index, kinds)
     # The scan itself, once the lesions are placed (the costly part: done once).
     r_noise = np.random.default_rng([seed, index, 3])
-    hu = np.empty((n, size, size), np.int16)
-    for i, img in enumerate(clean):
-        if ps < 0.6:
-            img = cv2.GaussianBlur(img, (0, 0), 0.55)
-        air = img < -990 if quiet_air else None
-        if acq is not None:
-            img = ctsim.acquire(img, ps, acq, r_noise)
-        else:
-            nz = r_noise.standard_normal((size, size), dtype=np.float32)
-            nz = cv2.GaussianBlur(nz, (0, 0), max(0.75 / ps, 0.3))
-            img = img + nz * (noise_hu / (nz.std() + 1e-6))
-        if air is not None:
-            img[air] = AIR
-        img[outside] = pad
-        hu[i] = np.clip(np.rint(img), pad, 3071).astype(np.int16)
+    hu = scan_series(
+        clean, ps, acq, r_noise, noise_hu=noise_hu, pad=pad, outside=outside, quiet_air=quiet_air
+    )
     z_table = -round(float(r_pose.uniform(20, 80)), 1)
-    cos, sin = math.cos(tilt), math.sin(tilt)
-    les_dicts = []
-    for les in lesions:
-        d = les.to_dict()
-        x, y, z = les.centre
-        px, py = cos * x - sin * y + shift[0], sin * x + cos * y + shift[1]
-        d["centre_mm"] = [round(float(v), 1) for v in (px, py, z + z_table)]
-        d["centre_voxel"] = [
-            round(float(v), 1)
-            for v in ((z - zs[0]) / step, py / ps + size / 2 - 0.5, px / ps + size / 2 - 0.5)
-        ]
-        les_dicts.append(d)
+    where = (tilt, shift, z_table, zs, step, ps, size)
+    les_dicts = [_lesion_dict(les, *where) for les in lesions]
     z_mm = np.round(zs + z_table, 2)
     uids = _uids(seed, index, n)
     thick = round(step, 3) if thickness == SLICE_MM else thickness
     return SyntheticStudy(hu, labels, masks, z_mm, ps, thick, les_dicts, uids)
 
 
-def _sub_plane_slice(
-    phantom: Phantom, z: float, index: int, offsets: tuple[float, ...], paint: tuple
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(HU, lesion bits, bone excess) of the slice at z as the mean of a few sub-planes: the
-    slab's partial volume softens what the plane only grazes (vertex, skull base, lesion
-    edges), as on a real scan. The sub-planes share the slice's random fields."""
-    lesions, head, look, vess = paint
-    work = phantom.n
-    planes, bits = [], np.zeros((work, work), np.uint8)
-    bone = np.zeros((work, work), np.float32)
-    for dz in offsets:
-        m = phantom.render(z + dz, index)
-        bone += bone_glow(m)
-        if vess is not None:  # under the lesions: a vessel inside a bleed is blood
-            paint_vessels(m, vess)
-        bits |= paint_lesions(m, lesions, head)
-        paint_lookalikes(m, look)
-        planes.append(m.hu)
-    return sum(planes) / len(planes), bits, bone / len(planes)
+def _thickness(
+    rng: np.random.Generator, zs: np.ndarray, step: float, n_slices: int | None, thin: bool
+) -> tuple[np.ndarray, float, float]:
+    """(slice heights, spacing, thickness): 5 mm, or (``thin``) THIN_FRACTION of the studies
+    thin and THICK_FRACTION thick, whose slices then lie further apart (unless ``n_slices``
+    is fixed)."""
+    thickness = SLICE_MM
+    if thin and rng.random() < THIN_FRACTION:
+        thickness = float(rng.choice(THIN_MM))
+    elif thin and rng.random() < THICK_FRACTION / (1 - THIN_FRACTION):
+        thickness = float(rng.uniform(*THICK_MM))
+        if n_slices is None:  # thick slices lie further apart: fewer of them
+            zs = zs[0] + thickness * np.arange(int((zs[-1] - zs[0]) / thickness) + 1)
+            step = thickness
+    return zs, step, thickness
 
 
-@dataclass
-class _Stack:
-    """Planes every ``dp`` mm through the head (head frame): HU, lesion bits, bone glow."""
-
-    z: np.ndarray
-    dp: float
-    hu: np.ndarray
-    bits: np.ndarray
-    bone: np.ndarray
-    y_mm: np.ndarray  # head-frame y of each row
+def _pitch(rng: np.random.Generator, pitched: bool) -> float:
+    """Head pitch against the slice plane (radians): 0, or (``pitched``) PITCH_DEG either
+    way for PITCH_FRACTION of the studies."""
+    if pitched and rng.random() < PITCH_FRACTION:
+        return math.radians(float(rng.uniform(*PITCH_DEG)) * float(rng.choice([-1, 1])))
+    return 0.0
 
 
-def _plane_stack(
-    phantom: Phantom, zs: np.ndarray, thickness: float, pitch: float, paint: tuple
-) -> _Stack:
-    """Render the planes a pitched or thick series is cut from. One random-field index for
-    all planes, so the texture runs continuously through the head (a slice that crosses
-    many planes shows no seams)."""
-    lesions, head, look, vess = paint
-    work, ps = phantom.n, phantom.ps
-    y_mm = ((np.arange(work) + 0.5 - work / 2) * ps).astype(np.float32)
-    reach = thickness / 2 + abs(math.tan(pitch)) * float(np.abs(y_mm).max()) + 1.0
-    dp = min(1.25, thickness / 2)
-    z = np.arange(zs[0] - reach, zs[-1] + reach + dp, dp)
-    hu = np.empty((len(z), work, work), np.float32)
-    bits = np.empty((len(z), work, work), np.uint8)
-    bone = np.empty((len(z), work, work), np.float32)
-    for j, zj in enumerate(z):
-        m = phantom.render(float(zj), 0)
-        bone[j] = bone_glow(m)
-        if vess is not None:
-            paint_vessels(m, vess)
-        bits[j] = paint_lesions(m, lesions, head)
-        paint_lookalikes(m, look)
-        hu[j] = m.hu
-    return _Stack(z, dp, hu, bits, bone, y_mm)
-
-
-def _oblique_slice(
-    st: _Stack, zc: float, thickness: float, pitch: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(HU, lesion bits, bone excess) of the slab of ``thickness`` centred on zc whose plane
-    rises by tan(pitch) mm per mm towards the back of the head: each row averages the
-    planes its stretch of the slab overlaps (partial volume along z, the oblique cut
-    of a flexed head: a tangentially cut calvarium, orbits beside the frontal lobes)."""
-    zrow = zc + st.y_mm * math.tan(pitch)
-    lo = np.maximum(st.z[:, None] - st.dp / 2, zrow[None, :] - thickness / 2)
-    hi = np.minimum(st.z[:, None] + st.dp / 2, zrow[None, :] + thickness / 2)
-    w = (np.clip(hi - lo, 0.0, None) / thickness).astype(np.float32)  # (planes, rows)
-    js = np.flatnonzero(w.max(axis=1) > 0)
-    wj = w[js]
-    mean = np.einsum("pr,prc->rc", wj, st.hu[js])
-    bone = np.einsum("pr,prc->rc", wj, st.bone[js])
-    inside = wj >= 0.5 * st.dp / thickness  # planes whose centre lies in the slab
-    bits = np.bitwise_or.reduce(np.where(inside[:, :, None], st.bits[js], 0), axis=0)
-    return mean.astype(np.float32), bits.astype(np.uint8), bone.astype(np.float32)
-
-
-def _scan_geometry(
-    rng: np.random.Generator, head: Head, n_slices: int | None
-) -> tuple[np.ndarray, float, float, float, tuple[float, float]]:
-    """Slice heights (head frame), spacing, field of view, in-plane tilt and head offset."""
-    z0 = -rng.uniform(4, 14)  # a little below the foramen magnum ...
-    z1 = head.H + head.t_top + head.scalp - rng.uniform(0.5, 3.5)  # ... to the vertex
-    if n_slices is None:
-        n, step = int(np.clip(math.floor((z1 - z0) / SLICE_MM) + 1, 24, 40)), SLICE_MM
-        z0 = min(z0, z1 - (n - 1) * step)
-    else:
-        n, step = n_slices, (z1 - z0) / (n_slices - 1)
-    length = 2 * (head.B + (head.t_front + head.t_occ) / 2 + head.scalp)  # AP, skin to skin
-    fov = float(np.clip(length / rng.uniform(0.74, 0.82), 215, 265))  # head fills ~3/4
-    tilt = math.radians(float(np.clip(rng.normal(0, 4), -10, 10)))
-    shift = (float(rng.normal(0, 5)), float(rng.uniform(-12, 4)))
-    return z0 + step * np.arange(n), step, fov, tilt, shift
-
-
-def _head_to_image(
-    tilt: float, shift: tuple[float, float], fov: float, work: int, size: int
-) -> np.ndarray:
-    """2x3 affine from head-frame pixels (work x work) to output pixels: tilt + offset."""
-    ps = fov / size
-    cos, sin, sw = math.cos(tilt), math.sin(tilt), fov / work / ps
-    o_w = (0.5 - work / 2) * fov / work
-    tx = (cos * o_w - sin * o_w + shift[0]) / ps + size / 2 - 0.5
-    ty = (sin * o_w + cos * o_w + shift[1]) / ps + size / 2 - 0.5
-    return np.array([[cos * sw, -sin * sw, tx], [sin * sw, cos * sw, ty]])
-
-
-def _drop_bony(bits: np.ndarray, hu: np.ndarray, ps_work: float) -> None:
-    """Unmark lesion pixels that partial volume with the skull has made bone-bright, and
-    then any subtype left with less than the minimum area on the slice."""
-    bits[hu > 130] = 0
-    for bit in BIT.values():
-        n = np.count_nonzero(bits & bit)
-        if 0 < n * ps_work**2 < MIN_AREA_MM2:
-            bits &= ~np.uint8(bit)
+def _lesion_dict(
+    les: Lesion,
+    tilt: float,
+    shift: tuple[float, float],
+    z_table: float,
+    zs: np.ndarray,
+    step: float,
+    ps: float,
+    size: int,
+) -> dict:
+    """Lesion.to_dict plus where the lesion's centre lies in the written series:
+    ``centre_mm`` (patient, scanner frame) and ``centre_voxel`` (slice, row, col)."""
+    cos, sin = math.cos(tilt), math.sin(tilt)
+    d = les.to_dict()
+    x, y, z = les.centre
+    px, py = cos * x - sin * y + shift[0], sin * x + cos * y + shift[1]
+    d["centre_mm"] = [round(float(v), 1) for v in (px, py, z + z_table)]
+    d["centre_voxel"] = [
+        round(float(v), 1)
+        for v in ((z - zs[0]) / step, py / ps + size / 2 - 0.5, px / ps + size / 2 - 0.5)
+    ]
+    return d
 
 
 def _labels(masks: np.ndarray) -> np.ndarray:

@@ -25,6 +25,28 @@ def test_build_options_reach_fit(tmp_path):
     assert _fit_args([], tmp_path).balanced is None  # 0 = no balanced sampling
 
 
+def test_the_generator_hash_covers_every_module_the_generator_imports():
+    """A module that decides pixels but is missing from GENERATOR_MODULES would let a set
+    written by older code be reused."""
+    import ast
+
+    from training import bundled
+
+    root = Path(bundled.__file__).parent
+    seen, todo = set(), ["synthetic"]
+    while todo:
+        name = todo.pop()
+        if name in seen or name == "masks":  # masks writes what synth computed
+            continue
+        seen.add(name)
+        for node in ast.walk(ast.parse((root / f"{name}.py").read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "training":
+                todo += [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("training."):
+                todo.append(node.module.split(".")[1])
+    assert seen <= set(bundled.GENERATOR_MODULES)
+
+
 @pytest.mark.skipif(not CARD.is_file(), reason="no bundled model card")
 def test_committed_model_is_what_the_documented_command_trains(tmp_path):
     """README says `python -m training build-bundled` rebuilds the bundled model: the
@@ -69,7 +91,7 @@ def test_committed_card_readme_and_checkpoint_agree():
     metrics, and the committed checkpoint carries the series-context stage and thresholds
     those metrics describe."""
     from ichviewer.ai.checkpoint import load_checkpoint
-    from training.bundled import readme_text
+    from training.model_readme import readme_text
 
     folder = CARD.parent
     card = json.loads(CARD.read_text())

@@ -1,0 +1,162 @@
+"""Cutting a series of slices out of the painted phantom.
+
+Each output slice is a slab, not a plane: a routine 5 mm slice is the mean of a few
+sub-planes (partial volume); a pitched head or a thick slab is cut obliquely from a stack of
+planes through the whole head. The slab, in the head frame, then gets the bone glow, is
+turned and shifted onto the output grid and lies on the head holder (:class:`Placement`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from training.lesions import BIT, MIN_AREA_MM2, paint_lesions
+from training.lookalikes import paint_lookalikes
+from training.phantom import AIR, Phantom, bone_glow, glow
+from training.scanner import SLICE_MM
+from training.vessels import paint_vessels
+
+#: Sub-plane offsets averaged into each 5 mm slice (partial volume).
+PARTIAL_VOLUME_MM = (-1.25, 1.25)
+
+#: (HU, lesion bits, bone excess) of one slab in the head frame.
+Slab = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def sub_plane_slice(
+    phantom: Phantom, z: float, index: int, offsets: tuple[float, ...], paint: tuple
+) -> Slab:
+    """(HU, lesion bits, bone excess) of the slice at z as the mean of a few sub-planes: the
+    slab's partial volume softens what the plane only grazes (vertex, skull base, lesion
+    edges), as on a real scan. The sub-planes share the slice's random fields."""
+    lesions, head, look, vess = paint
+    work = phantom.n
+    planes, bits = [], np.zeros((work, work), np.uint8)
+    bone = np.zeros((work, work), np.float32)
+    for dz in offsets:
+        m = phantom.render(z + dz, index)
+        bone += bone_glow(m)
+        if vess is not None:  # under the lesions: a vessel inside a bleed is blood
+            paint_vessels(m, vess)
+        bits |= paint_lesions(m, lesions, head)
+        paint_lookalikes(m, look)
+        planes.append(m.hu)
+    return sum(planes) / len(planes), bits, bone / len(planes)
+
+
+@dataclass
+class PlaneStack:
+    """Planes every ``dp`` mm through the head (head frame): HU, lesion bits, bone glow."""
+
+    z: np.ndarray
+    dp: float
+    hu: np.ndarray
+    bits: np.ndarray
+    bone: np.ndarray
+    y_mm: np.ndarray  # head-frame y of each row
+
+
+def plane_stack(
+    phantom: Phantom, zs: np.ndarray, thickness: float, pitch: float, paint: tuple
+) -> PlaneStack:
+    """Render the planes a pitched or thick series is cut from. One random-field index for
+    all planes, so the texture runs continuously through the head (a slice that crosses
+    many planes shows no seams)."""
+    lesions, head, look, vess = paint
+    work, ps = phantom.n, phantom.ps
+    y_mm = ((np.arange(work) + 0.5 - work / 2) * ps).astype(np.float32)
+    reach = thickness / 2 + abs(math.tan(pitch)) * float(np.abs(y_mm).max()) + 1.0
+    dp = min(1.25, thickness / 2)
+    z = np.arange(zs[0] - reach, zs[-1] + reach + dp, dp)
+    hu = np.empty((len(z), work, work), np.float32)
+    bits = np.empty((len(z), work, work), np.uint8)
+    bone = np.empty((len(z), work, work), np.float32)
+    for j, zj in enumerate(z):
+        m = phantom.render(float(zj), 0)
+        bone[j] = bone_glow(m)
+        if vess is not None:
+            paint_vessels(m, vess)
+        bits[j] = paint_lesions(m, lesions, head)
+        paint_lookalikes(m, look)
+        hu[j] = m.hu
+    return PlaneStack(z, dp, hu, bits, bone, y_mm)
+
+
+def oblique_slice(st: PlaneStack, zc: float, thickness: float, pitch: float) -> Slab:
+    """(HU, lesion bits, bone excess) of the slab of ``thickness`` centred on zc whose plane
+    rises by tan(pitch) mm per mm towards the back of the head: each row averages the
+    planes its stretch of the slab overlaps (partial volume along z, the oblique cut
+    of a flexed head: a tangentially cut calvarium, orbits beside the frontal lobes)."""
+    zrow = zc + st.y_mm * math.tan(pitch)
+    lo = np.maximum(st.z[:, None] - st.dp / 2, zrow[None, :] - thickness / 2)
+    hi = np.minimum(st.z[:, None] + st.dp / 2, zrow[None, :] + thickness / 2)
+    w = (np.clip(hi - lo, 0.0, None) / thickness).astype(np.float32)  # (planes, rows)
+    js = np.flatnonzero(w.max(axis=1) > 0)
+    wj = w[js]
+    mean = np.einsum("pr,prc->rc", wj, st.hu[js])
+    bone = np.einsum("pr,prc->rc", wj, st.bone[js])
+    inside = wj >= 0.5 * st.dp / thickness  # planes whose centre lies in the slab
+    bits = np.bitwise_or.reduce(np.where(inside[:, :, None], st.bits[js], 0), axis=0)
+    return mean.astype(np.float32), bits.astype(np.uint8), bone.astype(np.float32)
+
+
+def drop_bony(bits: np.ndarray, hu: np.ndarray, ps_work: float) -> None:
+    """Unmark lesion pixels that partial volume with the skull has made bone-bright, and
+    then any subtype left with less than the minimum area on the slice."""
+    bits[hu > 130] = 0
+    for bit in BIT.values():
+        n = np.count_nonzero(bits & bit)
+        if 0 < n * ps_work**2 < MIN_AREA_MM2:
+            bits &= ~np.uint8(bit)
+
+
+@dataclass
+class Placement:
+    """How a head-frame slab becomes an output slice: the affine onto the output grid
+    (training.scanner.head_to_image), its size, the head-frame pixel size, the bone glow
+    (amplitude, sigma mm) and the head holder (mask, HU)."""
+
+    affine: np.ndarray
+    size: int
+    ps_work: float
+    glow: tuple[float, float]
+    headrest: tuple[np.ndarray, np.ndarray]
+
+    def image(self, mean: np.ndarray, bits: np.ndarray, bone: np.ndarray) -> tuple:
+        """(HU, lesion bits) of the slab on the output grid, before the scan."""
+        drop_bony(bits, mean, ps_work=self.ps_work)
+        mean += glow(bone, self.ps_work, *self.glow)
+        shape = (self.size, self.size)
+        img = cv2.warpAffine(mean, self.affine, shape, flags=cv2.INTER_LINEAR, borderValue=AIR)
+        mask = cv2.warpAffine(bits, self.affine, shape, flags=cv2.INTER_NEAREST)
+        hr_mask, hr_hu = self.headrest
+        return np.where(hr_mask & (img < -500), hr_hu, img), mask
+
+
+def render_series(
+    phantom: Phantom,
+    zs: np.ndarray,
+    thickness: float,
+    pitch: float,
+    paint: tuple,
+    place: Placement,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Clean HU (float32) and lesion bitmasks (uint8) of every slice, (N, size, size) each.
+    ``paint`` is (lesions, head, look-alikes, vessels or None)."""
+    n, size = len(zs), place.size
+    clean = np.empty((n, size, size), np.float32)
+    masks = np.empty((n, size, size), np.uint8)
+    if pitch or thickness > SLICE_MM:
+        # A pitched head or a thick slab: each slice is cut from a stack of planes.
+        stack = plane_stack(phantom, zs, thickness, pitch, paint)
+        slabs = (oblique_slice(stack, z, thickness, pitch) for z in zs)
+    else:
+        offsets = PARTIAL_VOLUME_MM if thickness == SLICE_MM else (-thickness / 4, thickness / 4)
+        slabs = (sub_plane_slice(phantom, z, i, offsets, paint) for i, z in enumerate(zs))
+    for i, slab in enumerate(slabs):
+        clean[i], masks[i] = place.image(*slab)
+    return clean, masks
