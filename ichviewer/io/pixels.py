@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-from pydicom.dataset import Dataset
-from pydicom.pixels import apply_modality_lut
 
+from ichviewer.core.constants import AIR_HU
 from ichviewer.errors import DicomReadError
 from ichviewer.io.model import SliceRef
 from ichviewer.io.sources import display_name, open_source
 
-#: Physical floor of CT: air. Lower values are outside-FOV padding (RSNA stores -2000, which
-#: is -3024 HU with its intercept) and become air so statistics and resizing are not skewed.
-AIR_HU = -1024.0
+__all__ = ["AIR_HU", "decode_hu", "decode_stored", "needs_rsna_fix", "to_hu"]
 
 
 def needs_rsna_fix(bits_stored: int, signed: bool, intercept: float) -> bool:
@@ -30,25 +27,34 @@ def _rsna_fix(stored: np.ndarray) -> tuple[np.ndarray, float]:
     return x, -1000.0
 
 
-def to_hu(stored: np.ndarray, ds: Dataset) -> np.ndarray:
-    """Stored values -> float32 HU via pydicom's modality LUT, with the RSNA 12-bit fix and
-    padding clamped to air."""
-    bits = int(ds.get("BitsStored", 16) or 16)
-    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
-    intercept = float(ds.get("RescaleIntercept", 0) or 0)
-    if needs_rsna_fix(bits, signed, intercept):
+def to_hu(
+    stored: np.ndarray,
+    slope: float = 1.0,
+    intercept: float = 0.0,
+    *,
+    bits_stored: int = 16,
+    signed: bool = False,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Stored values -> float32 HU, written into ``out`` when given: the only conversion.
+
+    The modality LUT of every CT we read is linear (RescaleSlope, RescaleIntercept); it is
+    done in float32 in place: the same values as pydicom's apply_modality_lut (tests compare
+    them on real files), at a fraction of the memory traffic of its float64 result. RSNA's
+    wrapped 12-bit images are fixed first (:func:`needs_rsna_fix`) and padding below air is
+    clamped to air.
+    """
+    if needs_rsna_fix(bits_stored, signed, intercept):
         stored, intercept = _rsna_fix(stored)
-        ds = _rescale_ds(float(ds.get("RescaleSlope", 1) or 1), intercept)
-    hu = np.asarray(apply_modality_lut(stored, ds), dtype=np.float32)
-    np.maximum(hu, np.float32(AIR_HU), out=hu)
-    return hu
-
-
-def _rescale_ds(slope: float, intercept: float) -> Dataset:
-    ds = Dataset()
-    ds.RescaleSlope = slope
-    ds.RescaleIntercept = intercept
-    return ds
+    if out is None:
+        out = np.empty(stored.shape, dtype=np.float32)
+    np.copyto(out, stored, casting="unsafe")
+    if slope != 1.0:
+        out *= np.float32(slope)
+    if intercept != 0.0:
+        out += np.float32(intercept)
+    np.maximum(out, np.float32(AIR_HU), out=out)
+    return out
 
 
 def _native(ref: SliceRef) -> np.ndarray:
@@ -105,22 +111,12 @@ def decode_stored(ref: SliceRef) -> np.ndarray:
 
 
 def decode_hu(ref: SliceRef, out: np.ndarray | None = None) -> np.ndarray:
-    """One slice as float32 HU (H, W), written into ``out`` when given.
-
-    The linear rescale (the modality LUT of every CT we read) is done in float32 in place:
-    the same values as pydicom's apply_modality_lut (tests compare them on real files), at
-    a fraction of the memory traffic of its float64 result.
-    """
-    stored = decode_stored(ref)
-    slope, intercept = ref.slope, ref.intercept
-    if needs_rsna_fix(ref.bits_stored, ref.signed, intercept):
-        stored, intercept = _rsna_fix(stored)
-    if out is None:
-        out = np.empty(stored.shape, dtype=np.float32)
-    np.copyto(out, stored, casting="unsafe")
-    if slope != 1.0:
-        out *= np.float32(slope)
-    if intercept != 0.0:
-        out += np.float32(intercept)
-    np.maximum(out, np.float32(AIR_HU), out=out)
-    return out
+    """One slice as float32 HU (H, W), written into ``out`` when given (:func:`to_hu`)."""
+    return to_hu(
+        decode_stored(ref),
+        ref.slope,
+        ref.intercept,
+        bits_stored=ref.bits_stored,
+        signed=ref.signed,
+        out=out,
+    )

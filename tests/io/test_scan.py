@@ -210,15 +210,24 @@ class TestHu:
         (s,) = scan(tmp_path).series
         assert SeriesReader(s).slice(0).tolist() == [[-1024.0, 35.0]]
 
-    def test_rsna_bad_intercept_images_are_corrected(self):
+    def test_rsna_bad_intercept_images_are_corrected(self, tmp_path):
         # Known RSNA 2019 defect: 12-bit unsigned, intercept ~1 instead of ~-1000, values
         # wrapped. Stored 3096 + 1000 wraps to 0 -> -1000 HU (air); 48 + 1000 -> 48 HU (brain).
-        ds = Dataset()
-        ds.BitsStored, ds.PixelRepresentation = 12, 0
-        ds.RescaleSlope, ds.RescaleIntercept = 1, 1
+        # Read as the viewer and training read it: a file, scan, SeriesReader.
+        ds = ct_dataset(np.zeros((1, 2)), intercept=1)
+        ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 12, 11, 0
+        ds.PixelData = np.array([[3096, 48]], dtype=np.uint16).tobytes()
+        _save(ds, tmp_path / "a.dcm")
+        (s,) = scan(tmp_path).series
+        assert s.slices[0].layout is not None  # the fast native path, as for RSNA files
+        assert SeriesReader(s).slice(0).tolist() == [[-1000.0, 48.0]]
+
+    def test_rsna_fix_applies_only_to_the_broken_images(self):
         assert needs_rsna_fix(12, False, 1.0) and not needs_rsna_fix(12, False, -1024.0)
-        hu = to_hu(np.array([[3096, 48]], dtype=np.uint16), ds)
-        assert hu.tolist() == [[-1000.0, 48.0]]
+        assert not needs_rsna_fix(16, False, 1.0) and not needs_rsna_fix(12, True, 1.0)
+        stored = np.array([[3096, 48]], dtype=np.uint16)
+        assert to_hu(stored, 1.0, 1.0, bits_stored=12).tolist() == [[-1000.0, 48.0]]
+        assert to_hu(stored, 1.0, -1024.0, bits_stored=12).tolist() == [[2072.0, -976.0]]
 
     def test_multiframe_one_frame_one_slice(self, tmp_path):
         frames = np.stack([np.full((8, 8), 100 + 10 * i, dtype=np.uint16) for i in range(5)])
