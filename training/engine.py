@@ -122,11 +122,33 @@ class WeightedBCE(nn.Module):
         self.register_buffer("weights", w / w.sum())
         self.register_buffer("pos_weight", pos_weight if pos_weight is not None else None)
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, logits: torch.Tensor, target: torch.Tensor, keep: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``keep``: optional (N, 6) 0/1 weights; a 0 leaves that label of that slice out of
+        the loss (see :func:`faint_lesion_keep`)."""
         bce = F.binary_cross_entropy_with_logits(
             logits.float(), target.float(), reduction="none", pos_weight=self.pos_weight
         )
+        if keep is not None:
+            bce = bce * keep
         return (bce * self.weights).sum(1).mean()
+
+
+def faint_lesion_keep(planes: torch.Tensor, min_px: int) -> torch.Tensor:
+    """(N, 5, S, S) lesion planes after augmentation -> (N, 6) loss weights: 0 for a label
+    whose blood covers between 1 and ``min_px - 1`` pixels of the input (and for 'any' when
+    all the slice's blood does), 1 elsewhere.
+
+    Such a slice is neither positive nor negative in training: a sliver of partial-volumed
+    blood at the edge of a bleed is labelled by the generator, but teaching the network to
+    call it makes a hair trigger for every bright speck of real CT (vessels, calcification,
+    bone cut tangentially). Evaluation still counts those slices as positive."""
+    on = planes > 0.5
+    area = on.flatten(2).sum(-1)  # (N, 5)
+    area_any = on.any(1).flatten(1).sum(-1, keepdim=True)  # (N, 1)
+    area = torch.cat([area, area_any], dim=1)
+    return ~((area > 0) & (area < min_px)) * 1.0
 
 
 def cell_targets(planes: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
@@ -236,11 +258,14 @@ def train_one_epoch(
     clip_grad: float | None = None,
     progress: bool = False,
     mask_weight: float = 0.0,
+    faint_px: int = 0,
 ) -> dict[str, float]:
     """One pass over ``loader``; returns mean loss, images/s and the last learning rate.
 
     With ``mask_weight`` > 0 and a loader of :class:`MaskedSlices`, the loss adds
-    ``mask_weight`` x :class:`MaskLoss` of the label maps."""
+    ``mask_weight`` x :class:`MaskLoss` of the label maps. With ``faint_px`` > 0 (and masks),
+    labels whose blood covers fewer input pixels are left out of both losses
+    (:func:`faint_lesion_keep`)."""
     model.train()
     total, total_mask, n_seen, steps = 0.0, 0.0, 0, 0
     mask_loss = MaskLoss() if mask_weight > 0 else None
@@ -261,9 +286,12 @@ def train_one_epoch(
             break
         x = batch[0].to(device, non_blocking=True)
         y = batch[1].to(device, non_blocking=True)
-        with_masks = mask_loss is not None and len(batch) == 5
+        with_masks = len(batch) == 5 and (mask_loss is not None or faint_px > 0)
+        keep = None
         if with_masks:
             inp, planes = prepare_masked_batch(x, batch[3].to(device), spec, gen, aug)
+            if faint_px > 0:
+                keep = faint_lesion_keep(planes, faint_px)
         else:
             inp = prepare_batch(x, spec, gen, aug)
         if channels_last:
@@ -271,12 +299,15 @@ def train_one_epoch(
         with torch.autocast(
             device.type, dtype=autocast or torch.float32, enabled=autocast is not None
         ):
-            out = model(inp, maps=True) if with_masks else model(inp)
-        logits = out[0] if with_masks else out
-        loss = criterion(logits.float(), y)
-        if with_masks:
+            out = model(inp, maps=True) if mask_loss is not None and with_masks else model(inp)
+        logits = out[0] if isinstance(out, tuple) else out
+        loss = criterion(logits.float(), y) if keep is None else criterion(logits.float(), y, keep)
+        if mask_loss is not None and with_masks:
             maps = out[1]
-            m_loss = mask_loss(maps, cell_targets(planes, maps.shape[-2:]), batch[4].to(device))
+            has = batch[4].to(device)
+            if keep is not None:  # a faint lesion's cells are not taught either
+                has = has & (keep.amin(1) > 0)
+            m_loss = mask_loss(maps, cell_targets(planes, maps.shape[-2:]), has)
             total_mask += m_loss.item() * len(x)
             loss = loss + mask_weight * m_loss
         if not torch.isfinite(loss):

@@ -120,6 +120,15 @@ def fit_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
     g.add_argument("--clip-grad", type=float, default=None, help="max gradient norm")
     g.add_argument(
+        "--faint-px",
+        type=int,
+        default=0,
+        metavar="PX",
+        help="with lesion masks (synthetic data): a label whose blood covers fewer than PX "
+        "pixels of the input after augmentation is left out of the loss, neither positive "
+        "nor negative (default 0: every labelled sliver counts)",
+    )
+    g.add_argument(
         "--mask-loss",
         type=float,
         default=0.0,

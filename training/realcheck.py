@@ -56,7 +56,43 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument(
         "--study-threshold", type=float, default=None, help="override the study-level threshold"
     )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="one slice threshold for every label (and the study, unless --study-threshold); "
+        "needed for a training checkpoint.pth, which has no thresholds until fit ends",
+    )
     return p
+
+
+def _viewer_checkpoint(path: Path, tmp: Path, threshold: float | None) -> Path:
+    """``path`` itself when it is a viewer checkpoint; a training ``checkpoint.pth`` (say one
+    epoch's, for an ablation) is exported to ``tmp`` with mirror averaging on, no series
+    context and ``threshold`` for every label."""
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if "format" in state:
+        return path
+    if threshold is None:
+        raise SystemExit(f"{path} is a training checkpoint: give --threshold")
+    from ichviewer.ai.checkpoint import save_checkpoint
+    from training.evaluate import load_model
+
+    model, spec, state = load_model(path)
+    out = tmp / "epoch.pt"
+    card = {"name": f"{path.stem} (epoch {state['epoch']})", "training_data": "synthetic"}
+    save_checkpoint(
+        out,
+        model,
+        spec,
+        [threshold] * len(LABELS),
+        card,
+        mirror_average=True,
+        study_threshold=threshold,
+    )
+    return out
 
 
 def _mirrored_copy(src: Path, dst: Path) -> Path:
@@ -110,12 +146,16 @@ def check(args: argparse.Namespace) -> dict[str, Any]:
     from ichviewer.ai.checkpoint import load_checkpoint
     from ichviewer.ai.predictor import Predictor
 
-    ck = load_checkpoint(args.model)
+    with tempfile.TemporaryDirectory(prefix="ichv-realct-") as tmp:
+        ck = load_checkpoint(_viewer_checkpoint(Path(args.model), Path(tmp), args.threshold))
     if args.mirror != "auto":
         ck.mirror_average = args.mirror == "on"
     if args.no_context and ck.context is not None:
         ck.thresholds = dict(ck.slice_thresholds or ck.thresholds)
         ck.context = None
+    if args.threshold is not None:
+        ck.thresholds = dict.fromkeys(LABELS, float(args.threshold))
+        ck.study_threshold = float(args.threshold)
     if args.study_threshold is not None:
         ck.study_threshold = float(args.study_threshold)
     predictor = Predictor(ck, device=args.device)

@@ -36,3 +36,36 @@ def test_realct_check_reports_every_check(tmp_path, capsys):
     assert r["chest_ct"]["in_scope"] is False and r["chest_ct"]["flagged"] == 0
     printed = capsys.readouterr().out
     assert "48 believed-normal slices" in printed and "chest CT: in scope False" in printed
+
+
+def test_an_epoch_checkpoint_is_scored_at_the_given_threshold(tmp_path):
+    """realct-check on a training checkpoint.pth (one epoch of a run, for an ablation): it is
+    exported with mirror averaging and --threshold for every label and the study."""
+    import torch
+
+    from ichviewer.ai.checkpoint import load_checkpoint
+    from ichviewer.ai.preprocess import PreprocessSpec
+    from tests.ai.conftest import TINY, tiny_model
+    from training import realcheck
+
+    model = tiny_model()
+    state = {
+        "model": model.state_dict(),
+        "epoch": 2,
+        "arch": "densenet",
+        "arch_kwargs": TINY,
+        "preprocess": PreprocessSpec(size=64, mode="linear").to_dict(),
+    }
+    src = tmp_path / "checkpoint.pth"
+    torch.save(state, src)
+    with pytest.raises(SystemExit, match="training checkpoint: give --threshold"):
+        realcheck._viewer_checkpoint(src, tmp_path, None)
+    ck = load_checkpoint(realcheck._viewer_checkpoint(src, tmp_path, 0.4))
+    assert ck.mirror_average and ck.context is None
+    assert set(ck.thresholds.values()) == {0.4} and ck.study_threshold == 0.4
+    assert "epoch 2" in ck.name
+    x = torch.randn(2, 3, 64, 64)
+    assert torch.allclose(ck.model(x), model(x))
+    viewer = tmp_path / "viewer.pt"
+    viewer.write_bytes((tmp_path / "epoch.pt").read_bytes())
+    assert realcheck._viewer_checkpoint(viewer, tmp_path / "x", None) == viewer
