@@ -17,7 +17,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ichviewer.ai.preprocess import PreprocessSpec
+from ichviewer.ai.preprocess import PreprocessSpec, standardize
 from ichviewer.core.labels import SUBTYPES
 from training.cache import normalize
 
@@ -102,14 +102,7 @@ def prepare_batch(
     out = augment(x.float() / 255.0, gen, **aug)
     if strength > 0:
         out = appearance(out, gen, spec, strength)
-    return _standardise(out, spec)
-
-
-def _standardise(x01: torch.Tensor, spec: PreprocessSpec) -> torch.Tensor:
-    """[0, 1] windowed channels -> (x - mean) / std of the spec."""
-    mean = torch.tensor(spec.mean, device=x01.device).view(1, 3, 1, 1)
-    std = torch.tensor(spec.std, device=x01.device).view(1, 3, 1, 1)
-    return (x01 - mean) / std
+    return standardize(out, spec)
 
 
 def prepare_masked_batch(
@@ -130,7 +123,7 @@ def prepare_masked_batch(
     img = both[:, :3]
     if strength > 0:
         img = appearance(img, gen, spec, strength)
-    return _standardise(img, spec), both[:, 3:]
+    return standardize(img, spec), both[:, 3:]
 
 
 def bits_to_planes(m: torch.Tensor) -> torch.Tensor:

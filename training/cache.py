@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.format import open_memmap
 
-from ichviewer.ai.preprocess import PreprocessSpec, preprocess_array
+from ichviewer.ai.preprocess import PreprocessSpec, preprocess_array, standardize
+from ichviewer.core.constants import AIR_HU
 from ichviewer.errors import DicomReadError
 from ichviewer.io import SliceRef, decode_hu
-from ichviewer.io.pixels import AIR_HU
 
 logger = logging.getLogger("training")
 
@@ -49,12 +49,9 @@ def encode_slice(hu: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
 
 
 def normalize(x, spec: PreprocessSpec):  # noqa: ANN001, ANN201 - torch types, imported lazily
-    """uint8 (N, 3, S, S) tensor -> float32 model input: x/255, then (x - mean) / std."""
-    import torch
-
-    mean = torch.tensor(spec.mean, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(spec.std, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
-    return (x.float() / 255.0 - mean) / std
+    """uint8 (N, 3, S, S) tensor -> float32 model input: x/255, then ichviewer's
+    :func:`~ichviewer.ai.preprocess.standardize`."""
+    return standardize(x.float() / 255.0, spec)
 
 
 def cache_key(refs: Sequence[SliceRef], spec: PreprocessSpec) -> str:

@@ -16,11 +16,10 @@ import cv2
 import numpy as np
 import torch
 
+from ichviewer.core.constants import AIR_HU
 from ichviewer.core.windowing import MODES, PRESETS, STACK_PRESETS, stack_windows
 from ichviewer.errors import ModelLoadError
 
-#: Air: what non-finite pixels (never expected from the decoder) are read as.
-AIR_HU = -1024.0
 DEFAULT_WINDOWS: tuple[tuple[float, float], ...] = tuple(
     (PRESETS[p].level, PRESETS[p].width) for p in STACK_PRESETS
 )
@@ -128,6 +127,7 @@ def resize_hu(hu: np.ndarray, size: int) -> np.ndarray:
     nearest-neighbour when enlarging.
     """
     a = np.ascontiguousarray(hu, dtype=np.float32)
+    # Non-finite pixels (never expected from the decoder) read as air.
     if a.ndim != 2 or min(a.shape) < 1:
         raise ValueError(f"expected a 2-D HU slice, got shape {a.shape}")
     if not np.isfinite(a).all():
@@ -139,15 +139,29 @@ def resize_hu(hu: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(a, (size, size), interpolation=interp)
 
 
+def standardize(x: Any, spec: PreprocessSpec, channel_axis: int = -3) -> Any:
+    """Windowed channels in [0, 1] -> ``(x - mean) / std`` of the spec, in float32.
+
+    The one normalisation: :func:`preprocess_array` applies it to a slice, training to its
+    cached (N, 3, S, S) batches. ``x`` is a numpy array or a torch tensor (the statistics go
+    to its device); ``channel_axis`` holds the three channels (channels first by default).
+    """
+    shape = [1] * x.ndim
+    shape[channel_axis] = len(spec.mean)
+    if isinstance(x, np.ndarray):
+        mean = np.asarray(spec.mean, dtype=np.float32).reshape(shape)
+        std = np.asarray(spec.std, dtype=np.float32).reshape(shape)
+    else:
+        mean = torch.tensor(spec.mean, dtype=torch.float32, device=x.device).view(shape)
+        std = torch.tensor(spec.std, dtype=torch.float32, device=x.device).view(shape)
+    return (x - mean) / std
+
+
 def preprocess_array(hu_slice: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     """(H, W) HU -> (3, S, S) float32 numpy array (for data loaders that prefer numpy)."""
     small = resize_hu(hu_slice, spec.size)
     chans = stack_windows(small, spec.windows, spec.mode)  # (S, S, 3) in [0, 1]
-    mean = np.asarray(spec.mean, dtype=np.float32)
-    std = np.asarray(spec.std, dtype=np.float32)
-    chans -= mean
-    chans /= std
-    return np.ascontiguousarray(chans.transpose(2, 0, 1))
+    return np.ascontiguousarray(standardize(chans, spec, channel_axis=-1).transpose(2, 0, 1))
 
 
 def preprocess(hu_slice: np.ndarray, spec: PreprocessSpec) -> torch.Tensor:

@@ -7,7 +7,13 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ichviewer.ai.preprocess import PreprocessSpec, preprocess, preprocess_array, preprocess_batch
+from ichviewer.ai.preprocess import (
+    PreprocessSpec,
+    preprocess,
+    preprocess_array,
+    preprocess_batch,
+    standardize,
+)
 from ichviewer.core.windowing import SIGMOID_EPS
 from tests.ai.conftest import head_slice
 
@@ -82,3 +88,27 @@ class TestPreprocess:
     def test_not_a_slice_is_refused(self):
         with pytest.raises(ValueError, match="2-D"):
             preprocess(np.zeros((2, 4, 4), np.float32), PreprocessSpec(size=4))
+
+
+class TestStandardize:
+    SPEC = PreprocessSpec(size=16, mode="sigmoid", mean=(0.2, 0.3, 0.1), std=(0.3, 0.2, 0.7))
+
+    def test_preprocess_is_the_windowed_channels_standardized(self):
+        hu = head_slice(64, seed=3)
+        windowed = preprocess_array(hu, PreprocessSpec(size=16, mode="sigmoid", **RAW))
+        expected = standardize(windowed, self.SPEC)
+        assert preprocess_array(hu, self.SPEC).tobytes() == expected.tobytes()
+
+    def test_a_tensor_batch_gets_the_same_bytes_as_numpy(self):
+        # What training does to its cached (N, 3, S, S) batches on the device.
+        x = np.random.default_rng(0).random((2, 3, 4, 5), dtype=np.float32)
+        on_numpy = standardize(x, self.SPEC)
+        on_torch = standardize(torch.from_numpy(x), self.SPEC)
+        assert on_torch.dtype == torch.float32 and on_numpy.dtype == np.float32
+        assert on_torch.numpy().tobytes() == on_numpy.tobytes()
+
+    def test_channels_last(self):
+        x = np.ones((4, 4, 3), np.float32)
+        np.testing.assert_allclose(
+            standardize(x, self.SPEC, channel_axis=-1)[0, 0], [0.8 / 0.3, 0.7 / 0.2, 0.9 / 0.7]
+        )
