@@ -4,7 +4,8 @@ Shaped after torchvision's references/classification/train.py: :func:`get_args_p
 :func:`main`. Every epoch writes ``checkpoint.pth`` (model, optimizer, lr_scheduler, scaler,
 epoch, args) to ``--output-dir`` and a JSON line to ``log.jsonl``; at the end the per-label
 operating thresholds are chosen on the validation split and stored in the checkpoint, which
-``python -m training export`` turns into the viewer's checkpoint.
+``python -m training export`` turns into the viewer's checkpoint. The data side (patient
+splits, preprocessing caches, loaders) is training.fit_data.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +26,9 @@ from torch.utils.data import DataLoader
 from ichviewer.ai.network import build_model
 from ichviewer.ai.preprocess import PreprocessSpec
 from training import dist
-from training.cache import build_cache
-from training.data import SplitData, load_labelled, make_splits
+from training.data import SplitData
 from training.engine import (
     CachedSlices,
-    MaskedSlices,
     WeightedBCE,
     amp_dtype,
     balanced_weights,
@@ -38,7 +38,7 @@ from training.engine import (
     train_one_epoch,
     warmup_cosine,
 )
-from training.masks import MASKS_DIR, build_mask_cache, mask_index
+from training.fit_data import FitData, build_data, make_loader
 from training.metrics import choose_thresholds, summarize
 from training.options import fit_parser as get_args_parser
 from training.runlog import (  # noqa: F401 (setup_logging and args_to_plain are used by eval)
@@ -71,98 +71,6 @@ def arch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return kw
 
 
-def load_splits(args: argparse.Namespace, cache_dir: str) -> dict[str, SplitData]:
-    """Index the data folders and split them by patient."""
-    data = load_labelled(args.data, cache_dir, args.labels)
-    test = load_labelled(args.test_data, cache_dir, args.test_labels) if args.test_data else None
-    return make_splits(data, args.split, args.split_seed, test)
-
-
-def build_split_caches(
-    splits: dict[str, SplitData],
-    spec: PreprocessSpec,
-    cache_dir: str,
-    names: tuple[str, ...],
-    workers: int | None,
-    is_main: bool,
-    progress: bool,
-) -> dict[str, Any]:
-    """Preprocessing caches of ``names`` (rank 0 builds, the others wait and reuse)."""
-    caches: dict[str, Any] = {}
-    for rank_turn in (True, False):
-        if is_main == rank_turn:
-            for name in names:
-                if len(splits[name]) == 0:
-                    continue
-                bar = None
-                if progress and is_main:
-                    from tqdm import tqdm
-
-                    bar = tqdm(
-                        total=len(splits[name]), desc=f"cache {name}", leave=False, mininterval=2.0
-                    )
-                cb = (lambda d, n, b=bar: b.update(d - b.n)) if bar is not None else None
-                caches[name] = build_cache(
-                    [e.ref for e in splits[name].entries],
-                    spec,
-                    cache_dir,
-                    name=name,
-                    workers=workers,
-                    progress=cb,
-                )
-                if bar is not None:
-                    bar.close()
-        dist.barrier()
-    return caches
-
-
-def masked_train_set(
-    args: argparse.Namespace, split: SplitData, cache: Any, cache_dir: str
-) -> tuple[CachedSlices, float]:
-    """The training set with lesion masks from ``<data>/masks`` and the mask-loss weight
-    (0, with a warning, when no slice has a mask)."""
-    index = mask_index(Path(args.data) / MASKS_DIR)
-    masks = build_mask_cache(
-        [e.ref for e in split.entries], index, args.size, cache_dir, name="train"
-    )
-    n = int(masks.has.sum())
-    if n == 0:
-        logger.warning(
-            "--mask-loss %g: no lesion masks under %s; training without the mask loss",
-            args.mask_loss,
-            Path(args.data) / MASKS_DIR,
-        )
-        return CachedSlices(cache, split.labels), 0.0
-    if args.pool != "lse":
-        logger.warning(
-            "--mask-loss with --pool %s: the pooled score and the maps may pull "
-            "apart; --pool lse is the pairing it is made for",
-            args.pool,
-        )
-    logger.info("mask loss %g on %d of %d training slices", args.mask_loss, n, len(split))
-    return MaskedSlices(cache, split.labels, masks), float(args.mask_loss)
-
-
-def make_loader(
-    ds: CachedSlices,
-    sampler: dist.ShardSampler,
-    batch_size: int,
-    workers: int,
-    device: torch.device,
-    drop_last: bool,
-) -> DataLoader:
-    return DataLoader(
-        ds,
-        batch_size=batch_size,
-        sampler=sampler,
-        num_workers=workers,
-        pin_memory=device.type == "cuda",
-        persistent_workers=workers > 0,
-        drop_last=drop_last,
-        prefetch_factor=4 if workers > 0 else None,
-    )
-
-
 def predict(
     model: nn.Module,
     ds: CachedSlices,
@@ -189,8 +97,23 @@ def predict(
     return dist.gather_rows(idx, p, len(ds))
 
 
-def main(args: argparse.Namespace) -> dict[str, Any]:
-    """Train; returns the final validation summary (thresholds included)."""
+@dataclass
+class Optimisation:
+    """What trains the model beyond the model itself."""
+
+    criterion: nn.Module
+    sampler: dist.ShardSampler
+    loader: DataLoader
+    optimizer: torch.optim.Optimizer
+    lr_scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    autocast: torch.dtype | None
+    aug: dict[str, float] | None
+    steps_per_epoch: int
+
+
+def setup(args: argparse.Namespace) -> tuple[dist.DistInfo, torch.device, Path]:
+    """Process group, output folder, logging and CPU threads."""
     info, device = dist.init_distributed(args.device)
     out = Path(args.output_dir)
     if info.is_main:
@@ -199,27 +122,13 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     setup_logging(out, info.is_main)
     if args.threads:
         torch.set_num_threads(args.threads)
-    cache_dir = args.cache_dir or default_cache_dir()
-    spec = PreprocessSpec(size=args.size, mode=args.mode)
+    return info, device, out
 
-    if not info.is_main:
-        dist.barrier()  # rank 0 indexes the headers first; the others then read its cache
-    splits = load_splits(args, cache_dir)
-    if info.is_main:
-        dist.barrier()
-    for name in ("train", "val", "test"):
-        logger.info("split %s: %s", name, splits[name].summary())
-    if len(splits["train"]) == 0:
-        raise ValueError("the training split is empty: no labelled slices were found")
-    caches = build_split_caches(
-        splits, spec, cache_dir, ("train", "val"), args.cache_workers, info.is_main, args.progress
-    )
-    train_ds = CachedSlices(caches["train"], splits["train"].labels)
-    mask_weight = float(getattr(args, "mask_loss", 0.0) or 0.0)
-    if mask_weight > 0:
-        train_ds, mask_weight = masked_train_set(args, splits["train"], caches["train"], cache_dir)
-    val_ds = CachedSlices(caches["val"], splits["val"].labels) if "val" in caches else None
 
+def make_model(
+    args: argparse.Namespace, info: dist.DistInfo, device: torch.device
+) -> tuple[nn.Module, nn.Module]:
+    """(model, model_without_ddp): seeded, on the device, wrapped in DDP when distributed."""
     torch.manual_seed(args.seed)
     model = build_model(args.arch, num_classes=6, imagenet=args.imagenet, **arch_kwargs(args))
     logger.info(
@@ -238,19 +147,30 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
         model_without_ddp = model.module
+    return model, model_without_ddp
 
-    pos_weight = prevalence_pos_weight(splits["train"].labels) if args.pos_weight else None
+
+def make_optimisation(
+    args: argparse.Namespace,
+    info: dist.DistInfo,
+    device: torch.device,
+    data: FitData,
+    model_without_ddp: nn.Module,
+) -> Optimisation:
+    """Loss, sharded sampler and loader, AdamW with warmup + cosine, grad scaler, autocast."""
+    labels = data.splits["train"].labels
+    pos_weight = prevalence_pos_weight(labels) if args.pos_weight else None
     criterion = WeightedBCE(pos_weight=pos_weight).to(device)
-    weights = balanced_weights(splits["train"].labels, args.balanced) if args.balanced else None
+    weights = balanced_weights(labels, args.balanced) if args.balanced else None
     sampler = dist.ShardSampler(
-        len(train_ds),
+        len(data.train_ds),
         rank=info.rank,
         world_size=info.world_size,
         shuffle=True,
         seed=args.seed,
         weights=weights,
     )
-    loader = make_loader(train_ds, sampler, args.batch_size, args.workers, device, True)
+    loader = make_loader(data.train_ds, sampler, args.batch_size, args.workers, device, True)
     steps_per_epoch = min(len(loader), args.max_steps or len(loader))
     optimizer = torch.optim.AdamW(param_groups(model_without_ddp, args.weight_decay), lr=args.lr)
     lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -260,24 +180,164 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     autocast = amp_dtype(args.amp, device)
     scaler = torch.amp.GradScaler(device.type, enabled=autocast == torch.float16)
     aug = {"appearance": float(getattr(args, "appearance", 0.0) or 0.0)} if args.augment else None
+    return Optimisation(
+        criterion, sampler, loader, optimizer, lr_scheduler, scaler, autocast, aug, steps_per_epoch
+    )
 
-    start_epoch = 0
-    if args.resume:
-        ckpt = torch.load(args.resume, map_location="cpu", weights_only=True)
-        model_without_ddp.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        lr_scheduler.load_state_dict(ckpt["lr_scheduler"])
-        if ckpt.get("scaler"):
-            scaler.load_state_dict(ckpt["scaler"])
-        start_epoch = int(ckpt["epoch"]) + 1
-        logger.info("resumed from %s at epoch %d", args.resume, start_epoch)
 
+def resume(args: argparse.Namespace, model_without_ddp: nn.Module, opt: Optimisation) -> int:
+    """Load ``--resume`` (model, optimizer, scheduler, scaler); the epoch to start at."""
+    if not args.resume:
+        return 0
+    ckpt = torch.load(args.resume, map_location="cpu", weights_only=True)
+    model_without_ddp.load_state_dict(ckpt["model"])
+    opt.optimizer.load_state_dict(ckpt["optimizer"])
+    opt.lr_scheduler.load_state_dict(ckpt["lr_scheduler"])
+    if ckpt.get("scaler"):
+        opt.scaler.load_state_dict(ckpt["scaler"])
+    start_epoch = int(ckpt["epoch"]) + 1
+    logger.info("resumed from %s at epoch %d", args.resume, start_epoch)
+    return start_epoch
+
+
+def run_epoch(
+    epoch: int,
+    args: argparse.Namespace,
+    info: dist.DistInfo,
+    device: torch.device,
+    spec: PreprocessSpec,
+    out: Path,
+    data: FitData,
+    model: nn.Module,
+    model_without_ddp: nn.Module,
+    opt: Optimisation,
+) -> dict[str, Any]:
+    """Train one epoch, validate, log and checkpoint (rank 0); the validation summary
+    ({} without a validation split)."""
+    opt.sampler.set_epoch(epoch)
+    torch.manual_seed(args.seed * 1000 + epoch)  # dropout: resumed runs repeat the same draws
+    gen = torch.Generator().manual_seed(args.seed * 100003 + epoch * 101 + info.rank)
+    stats = train_one_epoch(
+        model,
+        opt.criterion,
+        opt.optimizer,
+        opt.lr_scheduler,
+        opt.loader,
+        device,
+        epoch,
+        spec,
+        scaler=opt.scaler,
+        autocast=opt.autocast,
+        aug=opt.aug,
+        gen=gen,
+        channels_last=args.channels_last,
+        max_steps=args.max_steps,
+        clip_grad=args.clip_grad,
+        progress=args.progress and info.is_main,
+        mask_weight=data.mask_weight,
+    )
+    stats["loss"] = dist.all_reduce_mean([stats["loss"]], device)[0]
+    dist.average_buffers(model_without_ddp)
+    record: dict[str, Any] = {"event": "epoch", "epoch": epoch, "train": stats}
+    val_summary: dict[str, Any] = {}
+    if data.val_ds is not None:
+        p = predict(model_without_ddp, data.val_ds, info, args, device, spec, opt.autocast, "val")
+        val_summary = summarize(data.splits["val"].labels, p)
+        record["val"] = {
+            "weighted_log_loss": val_summary["weighted_log_loss"],
+            "mean_auc": val_summary["mean_auc"],
+            "auc": {k: v["auc"] for k, v in val_summary["labels"].items()},
+        }
+    logger.info(
+        "epoch %d: loss %.4f, %.1f img/s, lr %.2e%s",
+        epoch,
+        stats["loss"],
+        stats["images_per_s"],
+        stats["lr"],
+        f", val wLL {record['val']['weighted_log_loss']:.4f} mean AUC "
+        f"{record['val']['mean_auc'] or float('nan'):.4f}"
+        if "val" in record
+        else "",
+    )
+    if info.is_main:
+        save_training_checkpoint(
+            out / "checkpoint.pth",
+            model_without_ddp,
+            opt.optimizer,
+            opt.lr_scheduler,
+            opt.scaler,
+            epoch,
+            args,
+        )
+        log_json(out, record)
+    dist.barrier()
+    return val_summary
+
+
+def final_thresholds(
+    args: argparse.Namespace,
+    info: dist.DistInfo,
+    device: torch.device,
+    spec: PreprocessSpec,
+    data: FitData,
+    model_without_ddp: nn.Module,
+    val_summary: dict[str, Any],
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Per-label thresholds chosen on the validation split, and its summary at them (the
+    last epoch's summary, and no thresholds, without a validation split)."""
+    if data.val_ds is None:
+        return {}, val_summary
+    # thresholds from float32 outputs: the viewer runs the model without autocast
+    p = predict(model_without_ddp, data.val_ds, info, args, device, spec, None, "val")
+    thresholds = choose_thresholds(data.splits["val"].labels, p)
+    val_summary = summarize(data.splits["val"].labels, p, thresholds)
+    val_summary["thresholds"] = thresholds
+    return thresholds, val_summary
+
+
+def write_results(
+    out: Path,
+    splits: dict[str, SplitData],
+    thresholds: dict[str, float],
+    val_summary: dict[str, Any],
+    digests: list[str],
+) -> None:
+    """Store thresholds, splits and validation metrics in the checkpoint and next to it;
+    the 'done' log record (rank 0 only)."""
+    ckpt_path = out / "checkpoint.pth"
+    if ckpt_path.is_file():
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        state["thresholds"] = thresholds
+        state["splits"] = {k: v.summary() for k, v in splits.items()}
+        state["val_metrics"] = json.loads(json.dumps(val_summary))
+        torch.save(state, ckpt_path)
+    (out / "val_metrics.json").write_text(json.dumps(val_summary, indent=2))
+    log_json(
+        out,
+        {
+            "event": "done",
+            "thresholds": thresholds,
+            "rank_weight_sha256": digests,
+            "splits": {k: v.summary() for k, v in splits.items()},
+        },
+    )
+
+
+def main(args: argparse.Namespace) -> dict[str, Any]:
+    """Train; returns the final validation summary (thresholds included)."""
+    info, device, out = setup(args)
+    cache_dir = args.cache_dir or default_cache_dir()
+    spec = PreprocessSpec(size=args.size, mode=args.mode)
+    data = build_data(args, info, spec, cache_dir)
+    model, model_without_ddp = make_model(args, info, device)
+    opt = make_optimisation(args, info, device, data, model_without_ddp)
+    start_epoch = resume(args, model_without_ddp, opt)
     logger.info(
         "training on %s x%d, autocast %s, %d steps/epoch, batch %d/rank",
         device,
         info.world_size,
-        autocast,
-        steps_per_epoch,
+        opt.autocast,
+        opt.steps_per_epoch,
         args.batch_size,
     )
     val_summary: dict[str, Any] = {}
@@ -285,91 +345,17 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         args.epochs if args.stop_after is None else min(args.epochs, start_epoch + args.stop_after)
     )
     for epoch in range(start_epoch, end_epoch):
-        sampler.set_epoch(epoch)
-        torch.manual_seed(args.seed * 1000 + epoch)  # dropout: resumed runs repeat the same draws
-        gen = torch.Generator().manual_seed(args.seed * 100003 + epoch * 101 + info.rank)
-        stats = train_one_epoch(
-            model,
-            criterion,
-            optimizer,
-            lr_scheduler,
-            loader,
-            device,
-            epoch,
-            spec,
-            scaler=scaler,
-            autocast=autocast,
-            aug=aug,
-            gen=gen,
-            channels_last=args.channels_last,
-            max_steps=args.max_steps,
-            clip_grad=args.clip_grad,
-            progress=args.progress and info.is_main,
-            mask_weight=mask_weight,
+        val_summary = run_epoch(
+            epoch, args, info, device, spec, out, data, model, model_without_ddp, opt
         )
-        stats["loss"] = dist.all_reduce_mean([stats["loss"]], device)[0]
-        dist.average_buffers(model_without_ddp)
-        record: dict[str, Any] = {"event": "epoch", "epoch": epoch, "train": stats}
-        if val_ds is not None:
-            p = predict(model_without_ddp, val_ds, info, args, device, spec, autocast, "val")
-            val_summary = summarize(splits["val"].labels, p)
-            record["val"] = {
-                "weighted_log_loss": val_summary["weighted_log_loss"],
-                "mean_auc": val_summary["mean_auc"],
-                "auc": {k: v["auc"] for k, v in val_summary["labels"].items()},
-            }
-        logger.info(
-            "epoch %d: loss %.4f, %.1f img/s, lr %.2e%s",
-            epoch,
-            stats["loss"],
-            stats["images_per_s"],
-            stats["lr"],
-            f", val wLL {record['val']['weighted_log_loss']:.4f} mean AUC "
-            f"{record['val']['mean_auc'] or float('nan'):.4f}"
-            if "val" in record
-            else "",
-        )
-        if info.is_main:
-            save_training_checkpoint(
-                out / "checkpoint.pth",
-                model_without_ddp,
-                optimizer,
-                lr_scheduler,
-                scaler,
-                epoch,
-                args,
-            )
-            log_json(out, record)
-        dist.barrier()
-
-    thresholds: dict[str, float] = {}
-    if val_ds is not None:
-        # thresholds from float32 outputs: the viewer runs the model without autocast
-        p = predict(model_without_ddp, val_ds, info, args, device, spec, None, "val")
-        thresholds = choose_thresholds(splits["val"].labels, p)
-        val_summary = summarize(splits["val"].labels, p, thresholds)
-        val_summary["thresholds"] = thresholds
+    thresholds, val_summary = final_thresholds(
+        args, info, device, spec, data, model_without_ddp, val_summary
+    )
     digests = dist.all_gather_str(dist.weights_digest(model_without_ddp))
     if len(set(digests)) > 1:
         logger.error("ranks ended with different weights: %s", digests)
     if info.is_main:
-        ckpt_path = out / "checkpoint.pth"
-        if ckpt_path.is_file():
-            state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-            state["thresholds"] = thresholds
-            state["splits"] = {k: v.summary() for k, v in splits.items()}
-            state["val_metrics"] = json.loads(json.dumps(val_summary))
-            torch.save(state, ckpt_path)
-        (out / "val_metrics.json").write_text(json.dumps(val_summary, indent=2))
-        log_json(
-            out,
-            {
-                "event": "done",
-                "thresholds": thresholds,
-                "rank_weight_sha256": digests,
-                "splits": {k: v.summary() for k, v in splits.items()},
-            },
-        )
+        write_results(out, data.splits, thresholds, val_summary, digests)
     dist.barrier()
     dist.cleanup()
     return val_summary
