@@ -29,6 +29,7 @@ from ichviewer.ai.network import DenseNetCAM, build_model
 from ichviewer.ai.preprocess import PreprocessSpec, preprocess_batch
 from ichviewer.core.labels import LABELS
 from ichviewer.core.slice_context import SliceContext
+from ichviewer.core.triage import flagged_mask
 from ichviewer.errors import DicomReadError
 from training.context import apply_by_series, fit_context
 from training.data import SplitData, make_splits
@@ -149,8 +150,7 @@ def flag_counts(p: np.ndarray, thresholds: dict[str, float]) -> dict[str, Any]:
     """How many slices cross each label's threshold, how many score above 0.5 for 'any'
     (a count that does not move with the threshold rule), and the median and largest
     probabilities."""
-    thr = np.array([thresholds[n] for n in LABELS])
-    flagged = p >= thr
+    flagged = flagged_mask(p, [thresholds[n] for n in LABELS])
 
     def stat(f: Any) -> dict[str, float | None]:
         return {n: round(float(f(p[:, c])), 4) if len(p) else None for c, n in enumerate(LABELS)}

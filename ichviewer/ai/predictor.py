@@ -28,6 +28,8 @@ from ichviewer.ai.jobs import ScoringJob, priority_order
 from ichviewer.ai.network import mirror_averaged
 from ichviewer.ai.preprocess import PreprocessSpec, preprocess_batch
 from ichviewer.ai.results import SliceResult
+from ichviewer.core.constants import DEVICES
+from ichviewer.core.triage import flagged_labels
 from ichviewer.errors import IchViewerError, ModelOutputError
 
 logger = logging.getLogger("ichviewer.ai")
@@ -36,7 +38,6 @@ __all__ = ["Predictor", "ScoringJob", "SliceResult", "priority_order", "default_
 
 #: Largest max |p_lowprec - p_fp32| accepted on the load-time check.
 AGREEMENT_TOLERANCE = 0.02
-DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
@@ -265,12 +266,8 @@ class Predictor:
         return float(self.checkpoint.thresholds["any"])
 
     def flagged_labels(self, probabilities: np.ndarray) -> list[str]:
-        """Labels at or above their operating threshold."""
-        return [
-            lb
-            for lb, p, t in zip(self.labels, probabilities, self.thresholds, strict=True)
-            if p >= t
-        ]
+        """Labels at or above their operating threshold (core.triage's rule)."""
+        return flagged_labels(probabilities, self.thresholds)
 
     def describe(self) -> dict[str, Any]:
         """What runs, for reports and the about box."""

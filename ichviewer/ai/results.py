@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ichviewer.core.labels import LABELS
+from ichviewer.core.triage import flagged_labels
 
 
 @dataclass
@@ -28,12 +29,10 @@ class SliceResult:
         return {lb: float(p) for lb, p in zip(LABELS, self.probabilities, strict=True)}
 
     def flagged_labels(self, thresholds: np.ndarray | dict[str, float]) -> list[str]:
-        """Labels whose probability reaches its operating threshold."""
+        """Labels whose probability reaches its operating threshold (core.triage's rule)."""
         if isinstance(thresholds, dict):
-            thresholds = np.array([thresholds[lb] for lb in LABELS], dtype=np.float32)
-        return [
-            lb for lb, p, t in zip(LABELS, self.probabilities, thresholds, strict=True) if p >= t
-        ]
+            thresholds = [thresholds[lb] for lb in LABELS]
+        return flagged_labels(self.probabilities, thresholds)
 
     def cam(self, label: str, normalised: bool = True) -> np.ndarray:
         """The map of one label as float32, scaled to [0, 1] by its maximum unless told not to."""

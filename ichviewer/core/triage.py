@@ -2,7 +2,8 @@
 
 Pure numpy. Probabilities come as an (N, 6) array in LABELS order with NaN for slices not
 scored yet; thresholds as six operating points. A label fires on a slice when its
-probability reaches the label's threshold (``p >= t``, as :meth:`SliceResult.flagged_labels`).
+probability reaches the label's threshold (``p >= t``): :func:`flagged_mask` is that rule, and
+every caller outside the UI (engine, predictor, results, exports, training's evaluation) uses it.
 """
 
 from __future__ import annotations
@@ -42,6 +43,14 @@ def flagged_mask(probabilities: np.ndarray, thresholds: Sequence[float]) -> np.n
     p, t = _as_arrays(probabilities, thresholds)
     with np.errstate(invalid="ignore"):
         return np.nan_to_num(p, nan=-1.0) >= t[None, :]
+
+
+def flagged_labels(probabilities: Sequence[float], thresholds: Sequence[float]) -> list[str]:
+    """The labels one slice (six probabilities, LABELS order) fires; NaN fires nothing."""
+    fired = flagged_mask(
+        np.reshape(np.asarray(probabilities, dtype=np.float64), (1, -1)), thresholds
+    )
+    return [lb for lb, f in zip(LABELS, fired[0], strict=True) if f]
 
 
 def flagged_slices(

@@ -24,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from ichviewer.core.constants import DISCLAIMER
 from ichviewer.core.labels import LABELS
+from ichviewer.core.triage import flagged_mask
 from ichviewer.paths import atomic_write_bytes, data_dir, remove_stale_temp_files, set_aside
 
 logger = logging.getLogger("ichviewer.io")
@@ -34,7 +36,6 @@ MARKS_VERSION = 1
 VERDICTS = ("agree", "disagree", "unsure")
 RESULTS_FORMAT = "ichviewer-results"
 RESULTS_VERSION = 1
-DISCLAIMER = "Not for diagnostic use"
 CSV_COLUMNS = (
     "study_instance_uid",
     "series_instance_uid",
@@ -250,10 +251,11 @@ def results_report(
     t = np.asarray(thresholds, dtype=np.float64)
     if p.shape != (len(slices), len(LABELS)):
         raise ValueError(f"probabilities are {p.shape}, expected ({len(slices)}, {len(LABELS)})")
+    fired = flagged_mask(p, t)
     rows, flagged, scored = [], [], []
     for i, (uid, pos) in enumerate(slices):
         ok = not np.isnan(p[i]).any()
-        labels = [lb for lb, v, th in zip(LABELS, p[i], t, strict=True) if ok and v >= th]
+        labels = [lb for lb, f in zip(LABELS, fired[i], strict=True) if ok and f]
         if labels:
             flagged.append(uid)
         if ok:

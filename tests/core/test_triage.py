@@ -8,6 +8,7 @@ import pytest
 from ichviewer.core.labels import LABELS
 from ichviewer.core.triage import (
     FlaggedSlice,
+    flagged_labels,
     flagged_mask,
     flagged_slices,
     step_flagged,
@@ -45,6 +46,20 @@ class TestFlaggedMask:
             flagged_mask(np.zeros((3, 5)), T)
         with pytest.raises(ValueError, match="thresholds"):
             flagged_mask(probs(), T[:5])
+
+
+class TestFlaggedLabels:
+    def test_one_slice_fires_what_its_row_of_the_mask_fires(self) -> None:
+        p = probs()
+        for row, fired in zip(p, flagged_mask(p, T), strict=True):
+            assert flagged_labels(row, T) == [lb for lb, f in zip(LABELS, fired, strict=True) if f]
+        assert flagged_labels(p[4], T) == ["intraparenchymal", "intraventricular", "any"]
+        assert flagged_labels(p[3], T) == ["any"]  # inclusive
+        assert flagged_labels(p[2], T) == []  # unscored
+
+    def test_wrong_length_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="must be"):
+            flagged_labels([0.5] * 5, T)
 
 
 class TestFlaggedSlices:
