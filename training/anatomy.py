@@ -102,7 +102,20 @@ class Head:
 
 def anatomy(h: Head) -> dict[str, list[Ell]]:
     """The ellipsoid parts of a head, by role."""
-    A, B, H, v = h.A, h.B, h.H, h.vent
+    p = _vault(h)
+    p.update(_ventricles(h))
+    p.update(_grey_and_csf(h))
+    lat = p["vent_l"]
+    p["atria"] = [lat[3], lat[3].mirror()]
+    p.update(_skull_base(h))
+    p.update(_orbits_and_ears(h))
+    return p
+
+
+def _vault(h: Head) -> dict[str, list[Ell]]:
+    """Cerebrum, temporal lobes, posterior fossa and the cavity they make; the skull's
+    outer surface and the head (scalp, neck, nose, ears)."""
+    A, B, H = h.A, h.B, h.H
     t_ap = (h.t_front + h.t_occ) / 2
     shift = (h.t_occ - h.t_front) / 2
     cer = Ell(0, 0, 0.52 * H, A, B, 0.48 * H, c_low=0.25 * H, p=3.0)
@@ -138,6 +151,13 @@ def anatomy(h: Head) -> dict[str, list[Ell]]:
         Ell(0, -B - t_ap - s - 4, 0.04 * H, 7, 10, 0.16 * H),  # nose
         *pair(Ell(A + h.t_lat + s + 5, 0.05 * B, 0.14 * H, 5, 15, 0.17 * H)),  # ears
     ]
+    return p
+
+
+def _ventricles(h: Head) -> dict[str, list[Ell]]:
+    """Lateral (left; right mirrored), third and fourth ventricles, sized by h.vent."""
+    A, B, H, v = h.A, h.B, h.H, h.vent
+    p: dict[str, list[Ell]] = {}
     hv = 0.55 * (v - 1)  # ventricles spread out as they grow
     lat = [
         Ell(1.8 + 4.2 * v, -0.30 * B, 0.47 * H, 4.5 * v, 12 * v, 9, ang=0.4),  # frontal horn
@@ -155,6 +175,13 @@ def anatomy(h: Head) -> dict[str, list[Ell]]:
         Ell(0, 0.30 * B, 0.17 * H, 6 * v, 4.5, 7, ang=0.0),
         Ell(0, 0.16 * B, 0.31 * H, 1.3, 1.5, 6),
     ]  # + aqueduct
+    return p
+
+
+def _grey_and_csf(h: Head) -> dict[str, list[Ell]]:
+    """Deep grey nuclei, insula, sylvian fissures, cisterns, brainstem, corpus callosum."""
+    A, B, H, v = h.A, h.B, h.H, h.vent
+    p: dict[str, list[Ell]] = {}
     p["caudate"] = pair(Ell(10 + 6.5 * v, -0.20 * B, 0.49 * H, 6, 11, 10, ang=0.3))
     p["deep"] = [
         *pair(Ell(0.37 * A, -0.06 * B, 0.43 * H, 7, 16, 10, ang=-0.15)),
@@ -183,7 +210,13 @@ def anatomy(h: Head) -> dict[str, list[Ell]]:
     p["notch"] = [Ell(0, -0.05 * B, 0.33 * H, 3.5, 5, 5)]  # interpeduncular
     p["callosal"] = [Ell(0, -0.04 * B, 0.46 * H, 30, 0.50 * B, 0.12 * H)]
     p["pineal"] = [Ell(0, 0.19 * B, 0.42 * H, 3.5, 3.5, 3.5)]
-    p["atria"] = [lat[3], lat[3].mirror()]
+    return p
+
+
+def _skull_base(h: Head) -> dict[str, list[Ell]]:
+    """Skull base and face bones, then the air spaces carved into them."""
+    A, B, H = h.A, h.B, h.H
+    p: dict[str, list[Ell]] = {}
     # Skull base: bone, then air spaces carved into it.
     p["base_bone"] = [
         *pair(Ell(0.58 * A, 0.10 * B, 0.17 * H, 30, 9.5, 10, ang=0.62)),  # petrous ridges
@@ -210,6 +243,13 @@ def anatomy(h: Head) -> dict[str, list[Ell]]:
         p["sinus_air"].append(Ell(0, -B - h.t_front / 2 - 0.5, 0.42 * H, 13 * fs, half, 9 * fs))
     p["ethmoid"] = [Ell(0, -0.88 * B, 0.21 * H, 12, 17, 12)]
     p["mastoid"] = pair(Ell(0.82 * A, 0.30 * B, 0.14 * H, 12, 14, 14))
+    return p
+
+
+def _orbits_and_ears(h: Head) -> dict[str, list[Ell]]:
+    """Orbital fat, globes, lenses, optic nerves, ear canals."""
+    A, B, H = h.A, h.B, h.H
+    p: dict[str, list[Ell]] = {}
     p["orbit_fat"] = pair(Ell(0.45 * A, -0.82 * B, 0.23 * H, 15, 22, 10.5, ang=0.3))
     p["globe"] = pair(Ell(0.5 * A, -0.82 * B - 13, 0.235 * H, 12, 12, 12))
     p["lens"] = pair(Ell(0.5 * A, -0.82 * B - 23.5, 0.235 * H, 4.5, 1.8, 4.5))

@@ -153,22 +153,34 @@ class Phantom:
         """Draw the slice at height z (mm, head frame)."""
         if index != self._index:
             self._index, self._cache = index, {}
-        h, P, n, ps = self.head, self.parts, self.n, self.ps
         g = self._grid(z)
-        t = z / h.H
-        hu = np.full((n, n), AIR, np.float32)
+        hu = np.full((self.n, self.n), AIR, np.float32)
+        body = self._scalp(g, z, hu)
+        cav, skull = self._bone(g, z, hu, body)
+        d_in, infra, sup, brain, csf = self._parenchyma(g, z, hu, cav)
+        brain, csf, vent, fissure = self._deep(g, z, hu, cav, sup, brain, csf)
+        self._dura(g, z, hu, fissure, infra, sup, d_in)
+        return SliceMaps(z, hu, g, cav, d_in, brain, csf, vent, infra, skull)
 
-        # Scalp: skin, subcutaneous fat, muscle; fat planes in the neck and face.
-        body = g.mask(P["body"], z)
-        d_skin = dist_mm(body, ps)
+    def _scalp(self, g: Grid, z: float, hu: np.ndarray) -> np.ndarray:
+        """Scalp: skin, subcutaneous fat, muscle; fat planes in the neck and face. Returns
+        the head's outline (body)."""
+        t = z / self.head.H
+        body = g.mask(self.parts["body"], z)
+        d_skin = dist_mm(body, self.ps)
         hu[body] = 34.0 + 5 * self._f("scalp", 20.0)[body]
         fat_th = 1.0 + 1.0 * self._f("fat", 30.0) + 8 * max(0.0, 0.3 - t)
         hu[body & (d_skin > 1.3) & (d_skin < 1.3 + fat_th)] = -95.0
         if t < 0.3:
             planes = self._f("planes", 12.0) > 1.9
             hu[body & planes & (d_skin > 4)] = -85.0
+        return body
 
-        # Bone and the cranial cavity.
+    def _bone(
+        self, g: Grid, z: float, hu: np.ndarray, body: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Bone, air spaces, nose and orbits; returns the cranial cavity and the skull."""
+        h, P = self.head, self.parts
         bone = g.mask(P["outer"], z) & body
         g.mask(P["base_bone"], z, out=bone)
         cav = g.mask(P["cavity"], z) & ~g.mask(P["base_bone"] + P["orbit_fat"], z)
@@ -177,7 +189,7 @@ class Phantom:
         honey &= np.abs(self._f("honey", 6.0)) > 0.35
         soft_eye = g.mask(P["orbit_fat"], z)
         skull = bone & ~cav & ~air & ~honey & ~soft_eye
-        d_bone = dist_mm(skull, ps)
+        d_bone = dist_mm(skull, self.ps)
         tab = 1.3 + 0.4 * self._f("table", 30.0)
         trab = h.diploe + 150 * self._f("trab", 4.0)
         hu[skull] = np.where(d_bone < tab, h.cortical, trab)[skull]
@@ -190,11 +202,15 @@ class Phantom:
         g.paint(hu, P["globe"], z, 60.0)
         g.paint(hu, [replace(e, a=e.a - 1.2, b=e.b - 1.2) for e in P["globe"]], z, 10.0)
         g.paint(hu, P["lens"], z, 110.0)
+        return cav, skull
 
-        # Cavity contents: CSF, then parenchyma, cortex and sulci.
-        d_in = dist_mm(cav, ps)
+    def _parenchyma(self, g: Grid, z: float, hu: np.ndarray, cav: np.ndarray) -> tuple:
+        """Cavity contents: CSF, then parenchyma, cortex and sulci, cerebellum. Returns
+        (d_in, infra, sup, brain, csf)."""
+        h = self.head
+        d_in = dist_mm(cav, self.ps)
         hu[cav] = h.csf
-        infra = g.mask(P["pf"], z) & cav
+        infra = g.mask(self.parts["pf"], z) & cav
         sup = cav & ~infra
         gap = 0.5 + 2.5 * h.atrophy + 0.6 * self._f("gap", 40.0)
         depth = d_in - gap
@@ -207,8 +223,21 @@ class Phantom:
         hu[sup] += (frac * (h.csf - hu))[sup]
         csf |= frac > 0.35
         self._cerebellum(g, depth, infra & brain, hu)
+        return d_in, infra, sup, brain, csf
 
-        # Deep grey, fissures, cisterns, brainstem, ventricles.
+    def _deep(
+        self,
+        g: Grid,
+        z: float,
+        hu: np.ndarray,
+        cav: np.ndarray,
+        sup: np.ndarray,
+        brain: np.ndarray,
+        csf: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Deep grey, fissures, cisterns, brainstem, ventricles, periventricular white
+        matter disease. Returns (brain, csf, vent, interhemispheric fissure)."""
+        h, P, ps = self.head, self.parts, self.ps
         deep = g.mask(P["deep"] + P["insula"], z) & sup & brain
         hu[deep] = h.gm - 2.5
         callosal = g.mask(P["callosal"], z)
@@ -224,7 +253,7 @@ class Phantom:
         g.paint(hu, P["notch"], z, h.csf, where=cav)
         stem &= hu > h.csf + 1
         csf &= ~stem
-        vent = np.zeros((n, n), np.uint8)
+        vent = np.zeros((self.n, self.n), np.uint8)
         for code, key in ((1, "vent_l"), (2, "vent_r"), (3, "vent3"), (4, "vent4")):
             g.paint(vent, P[key], z, code, where=cav)
         vent[g.mask(P["caudate"], z) & (vent < 3)] = 0
@@ -235,14 +264,26 @@ class Phantom:
             d_v = dist_mm(vent == 0, ps)
             pv = (h.atrophy - 0.3) * 9 * np.exp(-d_v / 9) * (1 + 0.5 * self._f("pvwm", 12))
             hu[brain & sup] -= np.clip(pv, 0, 8)[brain & sup]
-        # Dura: falx in the fissure, tentorium over the posterior fossa, sagittal sinus.
-        falx = fissure & (np.abs(g.X) < 0.6 * ps + 0.2)
+        return brain, csf, vent, fissure
+
+    def _dura(
+        self,
+        g: Grid,
+        z: float,
+        hu: np.ndarray,
+        fissure: np.ndarray,
+        infra: np.ndarray,
+        sup: np.ndarray,
+        d_in: np.ndarray,
+    ) -> None:
+        """Dura: falx in the fissure, tentorium over the posterior fossa, sagittal sinus."""
+        h, t = self.head, z / self.head.H
+        falx = fissure & (np.abs(g.X) < 0.6 * self.ps + 0.2)
         hu[falx] = h.gm + 22
         tent = cv2.dilate(infra.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
         hu[tent & sup & (t > 0.2)] = h.gm + 14
         sss = sup & (d_in < 5) & (np.abs(g.X) < (5 - d_in) * 0.7) & ((g.Y > 0) | (t > 0.55))
         hu[sss] = h.gm + 17
-        return SliceMaps(z, hu, g, cav, d_in, brain, csf, vent, infra, skull)
 
     def _rng(self, name: str) -> np.random.Generator:
         """A generator for this slice and purpose (same draws for both sub-planes)."""

@@ -4,8 +4,9 @@ A study is a phantom head (phantom.py) with 0-3 hemorrhage subtypes and the usua
 look-alikes (lesions.py), scanned like a routine non-contrast head CT: 5 mm axial slices
 from the skull base to the vertex, head rest, in-plane tilt, noise. Everything follows from
 (seed, index), so the same arguments give the same pixels and UIDs on any machine, and
-studies can be made in parallel. The DICOM files and the labels CSV are written by
-training.synth_io.
+studies can be made in parallel. Where the slices lie and how they are scanned is in
+training.scanner, how each slice is cut from the phantom in training.slicing; the DICOM
+files and the labels CSV are written by training.synth_io.
 """
 
 from __future__ import annotations
