@@ -1,5 +1,7 @@
 """Command line: the GUI, ``info``, ``triage`` and ``--self-test`` (DESIGN.md contracts).
 
+``triage`` and ``--self-test`` are in :mod:`ichviewer.triage_cli`, beside this module.
+
 Qt and torch are imported only inside the branch that needs them, so ``ichviewer info``
 stays quick and works on machines without a display.
 """
@@ -160,20 +162,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] == "info":
         return run_info(argv[1:])
     if argv and argv[0] == "triage":
-        from ichviewer.ai import triage
+        from ichviewer import triage_cli
 
-        p = argparse.ArgumentParser(
-            prog="ichviewer triage",
-            description="Score every slice of every series with the AI model, headless, and "
-            "write a JSON or CSV report. Not for diagnostic use.",
-        )
-        triage.add_arguments(p)
-        return triage.run(p.parse_args(argv[1:]))
+        return triage_cli.main(argv[1:])
     args = _gui_parser().parse_args(argv)
     if args.self_test:
-        from ichviewer.ai import triage
+        from ichviewer import triage_cli
 
-        return triage.self_test(model=args.model)
+        return triage_cli.self_test(model=args.model)
     from ichviewer.app import run_gui
 
     return run_gui(

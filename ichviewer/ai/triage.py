@@ -1,29 +1,25 @@
-"""Headless triage: score every series under some paths and write a JSON or CSV report.
+"""Triage reports: what ``ichviewer triage`` and ``ichviewer --self-test`` say, as data.
 
-``ichviewer triage PATH... [--model CKPT] [--device auto|cpu|cuda] --out FILE.json|FILE.csv``
-(DESIGN.md, command-line contracts) and ``ichviewer --self-test``. The engine is the
-viewer's: Predictor, ScoringJob, ResultCache. This is command-line code: it writes progress
-and errors to stderr and the self-test summary to stdout, never patient names or IDs.
+The model (``--model``, else the site's, else the bundled one) scores every series through
+the viewer's engine (:func:`ichviewer.ai.engine.score_series`); this module turns the
+scores into the report's plain dicts (DESIGN.md, command-line contracts). It parses no
+arguments, prints nothing and writes no file: that is the command line's job
+(:mod:`ichviewer.triage_cli`), which passes ``say`` for its progress messages.
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
-import io
 import logging
-import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ichviewer.core.jsonsafe import dumps
+from ichviewer.core.constants import DISCLAIMER
 from ichviewer.core.labels import LABELS
 from ichviewer.errors import IchViewerError, SeriesError
-from ichviewer.io import ScanResult, SeriesInfo, scan
-from ichviewer.paths import atomic_write_bytes, demo_study_path
+from ichviewer.io import ScanResult, SeriesInfo
 from ichviewer.site_config import effective_model_path, load_site_config
 
 if TYPE_CHECKING:  # torch loads only when scoring starts, so building the parser stays fast
@@ -36,49 +32,8 @@ logger = logging.getLogger("ichviewer.ai")
 REPORT_FORMAT = "ichviewer-triage"
 REPORT_VERSION = 1
 SYNTHETIC_DISCLAIMER = "Synthetic-phantom model, not for diagnostic use"
-DISCLAIMER = "Not for diagnostic use"
-DEVICES = ("auto", "cpu", "cuda")
-CSV_COLUMNS = (
-    "study_instance_uid",
-    "series_instance_uid",
-    "sop_instance_uid",
-    "position_mm",
-    *LABELS,
-    "flagged_labels",
-)
-
-
-def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the triage arguments to ``parser`` (a subcommand parser of ``ichviewer``)."""
-    parser.add_argument(
-        "paths", nargs="+", metavar="PATH", help="DICOM folders, files or .zip archives"
-    )
-    parser.add_argument(
-        "--model", metavar="CKPT", default=None, help="checkpoint file (default: the bundled model)"
-    )
-    parser.add_argument(
-        "--device",
-        choices=DEVICES,
-        default="auto",
-        help="where to run the network (default: CUDA if available)",
-    )
-    parser.add_argument(
-        "--out",
-        required=True,
-        metavar="FILE.json|FILE.csv",
-        help="report file; the suffix picks JSON or CSV",
-    )
-    parser.add_argument(
-        "--batch-size", type=int, default=8, metavar="N", help="slices per forward pass (default 8)"
-    )
-    parser.add_argument(
-        "--no-cache", action="store_true", help="neither read nor write the per-slice result cache"
-    )
-    return parser
+#: Where progress messages go: the command line prints them to stderr, others log them.
+Say = Callable[[str], None]
 
 
 def disclaimer_for(predictor: Predictor) -> str:
@@ -158,40 +113,47 @@ def series_report(score: SeriesScore, predictor: Predictor) -> dict[str, Any]:
     }
 
 
-def _progress_printer(k: int, n_series: int, series: SeriesInfo):  # noqa: ANN202
+def _progress(say: Say, k: int, n_series: int, series: SeriesInfo) -> Callable[[int, int], None]:
     marks = {max(1, round(series.n_slices * f)) for f in (0.25, 0.5, 0.75, 1.0)}
 
     def on_progress(done: int, total: int) -> None:
         if done in marks:
-            _say(f"  series {k}/{n_series}: {done}/{total} slices scored")
+            say(f"  series {k}/{n_series}: {done}/{total} slices scored")
 
     return on_progress
 
 
 def score_scan(
-    found: ScanResult, predictor: Predictor, cache: ResultCache | None
+    found: ScanResult,
+    predictor: Predictor,
+    cache: ResultCache | None,
+    say: Say | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """Score every series found (ichviewer.ai.engine); returns (studies, errors)."""
+    """Score every series found (ichviewer.ai.engine); returns (studies, errors).
+
+    ``say`` gets one line per series and progress within it (default: the log, at INFO).
+    """
     from ichviewer.ai.engine import score_series
 
+    say = say or logger.info
     errors = [{"file": e.file, "error": e.error} for e in found.errors]
     studies = []
     for k, series in enumerate(found.series, 1):
-        _say(f"scoring series {k}/{len(found.series)}: {series.label}")
+        say(f"scoring series {k}/{len(found.series)}: {series.label}")
         try:
             score = score_series(
                 predictor,
                 series,
                 cache=cache,
-                on_progress=_progress_printer(k, len(found.series), series),
+                on_progress=_progress(say, k, len(found.series), series),
             )
         except SeriesError as exc:  # ModelOutputError (a broken model) goes up: fatal
             errors.append({"file": series.description, "error": str(exc)})
             continue
         if not score.scope.in_scope:
-            _say(f"  series {k}: out of scope, nothing flagged: {score.scope.reason}")
+            say(f"  series {k}: out of scope, nothing flagged: {score.scope.reason}")
         elif score.scope.reason:
-            _say(f"  series {k}: warning: {score.scope.reason}")
+            say(f"  series {k}: warning: {score.scope.reason}")
         errors += [{"file": e.file, "error": e.error} for e in score.read_errors]
         errors += [
             {"file": series.slices[i].source, "error": why} for i, why in score.failed.items()
@@ -201,32 +163,9 @@ def score_scan(
     return studies, errors
 
 
-def write_report(out: Path, report: dict[str, Any]) -> None:
-    """JSON (the whole report) or CSV (one row per slice), chosen by the suffix."""
-    if out.suffix.lower() == ".csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(CSV_COLUMNS)
-        for st in report["studies"]:
-            for sl in st["slices"]:
-                writer.writerow(
-                    [
-                        st["study_instance_uid"],
-                        st["series_instance_uid"],
-                        sl["sop_instance_uid"],
-                        sl["position_mm"],
-                        *(sl["probabilities"][lb] for lb in LABELS),
-                        ";".join(sl["flagged_labels"]),
-                    ]
-                )
-        data = buf.getvalue().encode("utf-8")
-    else:
-        data = (dumps(report, indent=2) + "\n").encode("utf-8")
-    atomic_write_bytes(out, data)
-
-
-def _load_predictor(model: str | None, device: str, batch_size: int) -> tuple[Predictor, Path]:
-    """The predictor of ``--model``, else the site's model, else the bundled one."""
+def load_predictor(model: str | None, device: str, batch_size: int) -> tuple[Predictor, Path]:
+    """The predictor of ``model``, else the site's model, else the bundled one, and its path.
+    IchViewerError (ModelLoadError for a bad file) when there is none to load."""
     from ichviewer.ai.predictor import Predictor
     from ichviewer.ai.site import load_site_checkpoint
 
@@ -241,34 +180,15 @@ def _load_predictor(model: str | None, device: str, batch_size: int) -> tuple[Pr
     return Predictor(ckpt, device=device, batch_size=batch_size), path
 
 
-def run(args: argparse.Namespace) -> int:
-    """The triage command. 0 when at least one series was scored, 2 otherwise."""
-    t0 = time.perf_counter()
-    out = Path(args.out)
-    if out.suffix.lower() not in (".json", ".csv"):
-        _say(f"error: --out must end in .json or .csv, got {out.name}")
-        return 2
-    try:
-        predictor, model_path = _load_predictor(args.model, args.device, args.batch_size)
-    except IchViewerError as exc:
-        _say(f"error: {exc}")
-        return 2
-    _say(
-        f"model {predictor.name} (sha256 {predictor.sha256[:16]}), {predictor.device}, "
-        f"{predictor.precision}"
-    )
-    from ichviewer.ai.cache import ResultCache
-
-    cache = None if args.no_cache else ResultCache(predictor.sha256)
-    _say(f"scanning {len(args.paths)} path(s)")
-    found = scan(args.paths)
-    try:
-        studies, errors = score_scan(found, predictor, cache)
-    except IchViewerError as exc:  # a broken model: no report that could read as negative
-        _say(f"error: {exc}")
-        return 2
-    n_slices = sum(st["n_scored"] for st in studies)
-    report = {
+def triage_report(
+    studies: list[dict[str, Any]],
+    errors: list[dict[str, str]],
+    predictor: Predictor,
+    model_path: Path,
+    seconds: float,
+) -> dict[str, Any]:
+    """The whole report of :func:`score_scan`'s studies and errors."""
+    return {
         "format": REPORT_FORMAT,
         "version": REPORT_VERSION,
         "disclaimer": disclaimer_for(predictor),
@@ -276,78 +196,27 @@ def run(args: argparse.Namespace) -> int:
         "studies": studies,
         "errors": errors,
         "n_series": len(studies),
-        "n_slices": n_slices,
-        "seconds": round(time.perf_counter() - t0, 3),
+        "n_slices": sum(st["n_scored"] for st in studies),
+        "seconds": round(seconds, 3),
     }
-    try:
-        write_report(out, report)
-    except OSError as exc:
-        _say(f"error: cannot write {out}: {exc.strerror or exc}")
-        return 2
-    for err in errors:
-        _say(f"skipped {err['file']}: {err['error']}")
-    if not studies:
-        _say(f"error: no image series could be scored under {', '.join(map(str, args.paths))}")
-        return 2
-    n_flagged = sum(len(st["flagged"]) for st in studies)
-    n_studies = sum(bool(st["study_flagged"]) for st in studies)
-    _say(
-        f"wrote {out}: {len(studies)} series ({n_studies} flagged at study level), "
-        f"{n_slices} slices, {n_flagged} flagged, "
-        f"{len(errors)} error(s), {report['seconds']:.1f} s. {report['disclaimer']}."
-    )
-    return 0
 
 
-def self_test(
-    study: str | Path | None = None, model: str | Path | None = None, device: str = "auto"
-) -> int:
-    """Score the demo study with the model this workstation uses (``model``, else the site
-    config's, else the bundled one); print a JSON summary. 0 on success."""
-    t0 = time.perf_counter()
-    study = Path(study) if study else demo_study_path()
-    if not study.exists():
-        _say(f"self-test failed: demo study not found at {study}")
-        return 1
-    try:
-        from ichviewer.ai.engine import score_series
-
-        predictor, _ = _load_predictor(str(model) if model else None, device, 8)
-        series = scan([study]).best_series()
-        if series is None:
-            _say(f"self-test failed: no image series in {study}")
-            return 1
-        score = score_series(predictor, series)  # the engine, without the cache
-    except IchViewerError as exc:
-        _say(f"self-test failed: {exc}")
-        return 1
-    if not score.results:
-        _say(f"self-test failed: no slice of {study} could be scored")
-        return 1
-    probs, decision = score.shown, score.decision
-    summary = {
+def self_test_summary(score: SeriesScore, predictor: Predictor, seconds: float) -> dict[str, Any]:
+    """What ``ichviewer --self-test`` prints about the demo study it scored."""
+    decision = score.decision
+    return {
         "ok": True,
         "n_slices": len(score.results),
         "study_probability": decision.probability,
         "study_flagged": decision.flagged,
-        "max": {lb: _round(p) for lb, p in zip(LABELS, np.nanmax(probs, axis=0), strict=True)},
+        "max": {
+            lb: _round(p) for lb, p in zip(LABELS, np.nanmax(score.shown, axis=0), strict=True)
+        },
         "flagged": int(score.flagged.any(axis=1).sum()),
         "model_sha256": predictor.sha256,
         "model_name": predictor.name,
         "device": str(predictor.device),
         "precision": predictor.precision,
-        "seconds": round(time.perf_counter() - t0, 3),
+        "seconds": round(seconds, 3),
         "disclaimer": disclaimer_for(predictor),
     }
-    print(dumps(summary), flush=True)
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m ichviewer.ai.triage PATH... --out FILE`` (the CLI proper lives in ichviewer.cli)."""
-    parser = add_arguments(argparse.ArgumentParser(prog="ichviewer triage", description=__doc__))
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

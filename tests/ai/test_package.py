@@ -10,8 +10,8 @@ import ichviewer.ai
 
 def test_importing_the_package_and_triage_parser_does_not_load_torch():
     code = (
-        "import sys, argparse, ichviewer.ai, ichviewer.ai.triage as t;"
-        "t.add_arguments(argparse.ArgumentParser());"
+        "import sys, ichviewer.ai, ichviewer.ai.triage, ichviewer.triage_cli as t;"
+        "t.parser();"
         "print('torch' in sys.modules, 'torchvision' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

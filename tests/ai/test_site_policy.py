@@ -6,7 +6,7 @@ import argparse
 import json
 import shutil
 
-from ichviewer.ai import triage
+from ichviewer import triage_cli as triage
 from ichviewer.ai.predictor import Predictor
 from ichviewer.ai.site import load_site_checkpoint
 from ichviewer.core.labels import LABELS

@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
-from ichviewer.ai import triage
+from ichviewer import triage_cli as triage
 from ichviewer.ai.predictor import Predictor
 from ichviewer.core.labels import LABELS
 from ichviewer.io import SeriesReader, scan
