@@ -21,7 +21,6 @@ study's largest P(any), :mod:`ichviewer.core.triage`).
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import io
 import logging
@@ -37,6 +36,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from ichviewer.ai.checkpoint_entries import (
+    parse_context,
+    parse_thresholds,
+    parse_v3,
+    thresholds_dict,
+)
+from ichviewer.ai.model_card import (  # noqa: F401 - re-exported: the card is part of the file
+    DEFAULT_INTENDED_USE,
+    NOT_FOR_DIAGNOSIS,
+    RETRAIN_HINT,
+    model_card,
+)
 from ichviewer.ai.network import DenseNetCAM, build_model, check_arch
 from ichviewer.ai.preprocess import PreprocessSpec
 from ichviewer.core.labels import LABELS
@@ -61,15 +72,6 @@ REQUIRED_KEYS: tuple[str, ...] = (
     "state_dict",
     "thresholds",
     "card",
-)
-NOT_FOR_DIAGNOSIS = "not for diagnostic use"
-DEFAULT_INTENDED_USE = (
-    "Research and teaching demonstration of a second-read triage aid for intracranial "
-    f"hemorrhage on head CT; {NOT_FOR_DIAGNOSIS}."
-)
-RETRAIN_HINT = (
-    "Retrain on the RSNA 2019 Intracranial Hemorrhage Detection data (stage_2_train) with: "
-    "python -m training fit --data <rsna_stage_2_dir>, then python -m training export."
 )
 #: Larger files are refused before reading (densenet201 is ~80 MB).
 MAX_FILE_BYTES = 1 << 30
@@ -124,65 +126,6 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def model_card(
-    spec: PreprocessSpec,
-    *,
-    name: str = "ichviewer-densenet",
-    version: str = "1.0.0",
-    training_data: str = "synthetic phantoms",
-    metrics: Mapping[str, Any] | None = None,
-    command: str = "",
-    date: str | None = None,
-    intended_use: str = DEFAULT_INTENDED_USE,
-    description: str = "DenseNet multi-label classifier of intracranial hemorrhage per CT slice.",
-    **extra: Any,
-) -> dict[str, Any]:
-    """A model card shaped like a MONAI bundle's metadata.json (plain types only)."""
-    channel_def = {
-        str(i): f"{n} window {lv:g}/{wd:g} HU ({spec.mode}), normalised (x-{m:g})/{s:g}"
-        for i, (n, (lv, wd), m, s) in enumerate(
-            zip(spec.channel_names, spec.windows, spec.mean, spec.std, strict=True)
-        )
-    }
-    card: dict[str, Any] = {
-        "name": name,
-        "version": version,
-        "description": description,
-        "training_data": training_data,
-        "metrics": dict(metrics or {}),
-        "command": command,
-        "date": date or _dt.date.today().isoformat(),
-        "intended_use": intended_use,
-        "retrain": RETRAIN_HINT,
-        "labels": list(LABELS),
-        "network_data_format": {
-            "inputs": {
-                "image": {
-                    "type": "image",
-                    "modality": "CT",
-                    "format": "HU",
-                    "num_channels": 1,
-                    "dtype": "float32",
-                    "value_range": [-1024, 3071],
-                    "preprocess": f"resize to {spec.size}x{spec.size}, 3 windows, normalise",
-                    "channel_def": channel_def,
-                }
-            },
-            "outputs": {
-                "pred": {
-                    "type": "probabilities",
-                    "format": "multi-label sigmoid",
-                    "num_channels": len(LABELS),
-                    "value_range": [0, 1],
-                    "channel_def": {str(i): lb for i, lb in enumerate(LABELS)},
-                }
-            },
-        },
-    }
-    card.update(extra)
-    return card
-
-
 def _plain(obj: Any, where: str) -> Any:
     """Deep-copy ``obj`` as plain types, refusing anything weights_only could not read."""
     if obj is None or isinstance(obj, (bool, int, str)):
@@ -196,25 +139,6 @@ def _plain(obj: Any, where: str) -> Any:
     if isinstance(obj, (list, tuple)):
         return [_plain(v, f"{where}[{i}]") for i, v in enumerate(obj)]
     raise TypeError(f"{where} holds a {type(obj).__name__}; only plain types can be stored")
-
-
-def _thresholds_dict(
-    thresholds: Mapping[str, float] | Sequence[float] | np.ndarray,
-) -> dict[str, float]:
-    if isinstance(thresholds, Mapping):
-        missing = [lb for lb in LABELS if lb not in thresholds]
-        if missing:
-            raise ValueError(f"thresholds lack label(s) {', '.join(missing)}")
-        out = {lb: float(thresholds[lb]) for lb in LABELS}
-    else:
-        values = [float(t) for t in thresholds]
-        if len(values) != len(LABELS):
-            raise ValueError(f"thresholds must have {len(LABELS)} values, got {len(values)}")
-        out = dict(zip(LABELS, values, strict=True))
-    for lb, t in out.items():
-        if not (math.isfinite(t) and 0.0 <= t <= 1.0):
-            raise ValueError(f"threshold of {lb} must be in [0, 1], got {t}")
-    return out
 
 
 def save_checkpoint(
@@ -265,7 +189,7 @@ def save_checkpoint(
         "labels": list(LABELS),
         "preprocess": spec.to_dict(),
         "state_dict": state,
-        "thresholds": _thresholds_dict(thresholds),
+        "thresholds": thresholds_dict(thresholds),
         "card": full_card,
     }
     if slice_context is not None:
@@ -273,7 +197,7 @@ def save_checkpoint(
             raise ValueError("slice_thresholds (the network's own) are required with slice_context")
         payload["slice_context"] = {
             **slice_context.to_dict(),
-            "slice_thresholds": _thresholds_dict(slice_thresholds),
+            "slice_thresholds": thresholds_dict(slice_thresholds),
         }
     if mirror_average:
         payload["inference"] = {"mirror_average": True}
@@ -346,62 +270,6 @@ def _check_state_dict(name: str, model: DenseNetCAM, state: Any) -> dict[str, to
     return dict(state)
 
 
-def _parse_thresholds(name: str, value: Any) -> dict[str, float]:
-    try:
-        return _thresholds_dict(value)
-    except (TypeError, ValueError) as exc:
-        raise ModelLoadError(f"{name}: thresholds are invalid: {exc}") from None
-
-
-def _parse_context(
-    name: str, obj: Mapping[str, Any]
-) -> tuple[SliceContext | None, dict[str, float] | None]:
-    raw = obj.get("slice_context")
-    if raw is None:
-        return None, None
-    if obj.get("version") == 1:
-        raise ModelLoadError(f"{name}: slice_context needs checkpoint version 2, file says 1")
-    try:
-        context = SliceContext.from_dict(raw)
-    except ValueError as exc:
-        raise ModelLoadError(f"{name}: {exc}") from None
-    if "slice_thresholds" not in raw:
-        raise ModelLoadError(f"{name}: slice_context lacks slice_thresholds")
-    try:
-        slice_thr = _thresholds_dict(raw["slice_thresholds"])
-    except (TypeError, ValueError) as exc:
-        raise ModelLoadError(f"{name}: slice_context slice_thresholds are invalid: {exc}") from None
-    return context, slice_thr
-
-
-def _parse_v3(name: str, obj: Mapping[str, Any]) -> tuple[bool, float | None, str]:
-    """(mirror_average, study threshold, study rule) of a version-3 file."""
-    inference, study = obj.get("inference"), obj.get("study")
-    if (inference is not None or study is not None) and obj.get("version") != 3:
-        raise ModelLoadError(
-            f"{name}: 'inference' and 'study' entries need checkpoint version 3, file says "
-            f"{obj.get('version')!r}"
-        )
-    mirror = False
-    if inference is not None:
-        if not isinstance(inference, Mapping):
-            raise ModelLoadError(f"{name}: inference must be a dict")
-        mirror = inference.get("mirror_average", False)
-        if not isinstance(mirror, bool):
-            raise ModelLoadError(f"{name}: inference.mirror_average must be true or false")
-    threshold, rule = None, ""
-    if study is not None:
-        t = study.get("threshold") if isinstance(study, Mapping) else None
-        if (
-            isinstance(t, bool)
-            or not isinstance(t, (int, float))
-            or not (math.isfinite(t) and 0.0 <= t <= 1.0)
-        ):
-            raise ModelLoadError(f"{name}: study.threshold must be a number in [0, 1]")
-        threshold, rule = float(t), str(study.get("rule", ""))
-    return mirror, threshold, rule
-
-
 def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
     """Read and validate a checkpoint; the model comes back in eval mode on the CPU."""
     path = Path(path)
@@ -454,9 +322,9 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
     state = _check_state_dict(name, model, obj["state_dict"])
     model.net.load_state_dict(state, strict=True)
     model.eval()
-    thresholds = _parse_thresholds(name, obj["thresholds"])
-    context, slice_thresholds = _parse_context(name, obj)
-    mirror, study_threshold, study_rule = _parse_v3(name, obj)
+    thresholds = parse_thresholds(name, obj["thresholds"])
+    context, slice_thresholds = parse_context(name, obj)
+    mirror, study_threshold, study_rule = parse_v3(name, obj)
     card = obj["card"]
     if not isinstance(card, Mapping):
         raise ModelLoadError(f"{name}: card must be a dict, got {type(card).__name__}")
