@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 from typing import Any, NamedTuple
 
 import pydicom
@@ -14,6 +13,16 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID, MediaStorageDirectoryStorage
 
 from ichviewer.errors import DicomReadError
+from ichviewer.io.header_values import (
+    checked_float,
+    checked_int,
+    checked_real,
+    element_value,
+    finite_floats,
+    first_value,
+    optional_int,
+    shown_code,
+)
 from ichviewer.io.model import PixelLayout, SliceRef
 from ichviewer.io.sources import display_name, is_zip_source, open_source
 
@@ -85,94 +94,6 @@ def _read(source: str) -> Dataset:
     return ds
 
 
-#: Defined terms are quoted in messages; anything else from a file is never repeated.
-_CODE = re.compile(r"^[A-Z0-9_ ]{1,16}$")
-
-
-def _code(value: str) -> str:
-    return f"'{value}'" if _CODE.match(value) else "not a defined term (value not shown)"
-
-
-def _value(ds: Dataset, kw: str) -> Any:
-    """An element's value, None when absent, empty or unparseable (a bit flip in its VR or
-    length); never raises."""
-    try:
-        v = ds.get(kw)
-    except Exception:  # pydicom converts raw elements lazily and may raise anything here
-        return None
-    return None if v is None or (isinstance(v, str) and not v.strip()) else v
-
-
-def _number_value(ds: Dataset, kw: str, tag: str, name: str) -> Any:
-    """The raw value of a numeric attribute; None when absent; refuses the file when the
-    element is there but cannot be read (a bit flip in its VR or length)."""
-    v = _value(ds, kw)
-    if v is None and kw in ds:
-        raise DicomReadError(name, f"{tag} {kw} cannot be read as a number")
-    return v
-
-
-def _int(ds: Dataset, kw: str, tag: str, name: str, default: int, lo: int, hi: int) -> int:
-    """An integer attribute, checked: a bad one refuses the file, naming the tag."""
-    v = _number_value(ds, kw, tag, name)
-    if v is None:
-        return default
-    try:
-        out = int(v)
-    except (TypeError, ValueError, OverflowError):
-        raise DicomReadError(name, f"{tag} {kw} is not a whole number") from None
-    if not lo <= out <= hi:
-        raise DicomReadError(name, f"{tag} {kw} is {out}; it must be between {lo} and {hi}")
-    return out
-
-
-def _float(
-    ds: Dataset, kw: str, tag: str, name: str, default: float, limit: float, nonzero: bool = False
-) -> float:
-    """A real attribute, checked finite and within +-limit (and not 0 when ``nonzero``)."""
-    return _real(_number_value(ds, kw, tag, name), f"{tag} {kw}", name, default, limit, nonzero)
-
-
-def _real(v: Any, what: str, name: str, default: float, limit: float, nonzero: bool) -> float:
-    """:func:`_float`'s check of a raw value (None: ``default``); ``what`` names it."""
-    if v is None:
-        return default
-    try:
-        out = float(_first(v))
-    except (TypeError, ValueError, OverflowError):
-        raise DicomReadError(name, f"{what} is not a number") from None
-    if not math.isfinite(out) or abs(out) > limit or (nonzero and out == 0.0):
-        bad = "not finite" if not math.isfinite(out) else ("0" if out == 0.0 else f"{out:g}")
-        bound = f"a non-zero number within +-{limit:g}" if nonzero else f"within +-{limit:g}"
-        raise DicomReadError(name, f"{what} is {bad}; it must be {bound}")
-    return out
-
-
-def _optional_int(ds: Dataset, kw: str) -> int | None:
-    """A whole number that only describes (InstanceNumber, SeriesNumber): None when absent
-    or unreadable, never a refusal."""
-    try:
-        return int(_value(ds, kw))
-    except (TypeError, ValueError, OverflowError):
-        return None
-
-
-def _floats(value: Any, n: int) -> tuple[float, ...] | None:
-    """n finite numbers, else None (treated as absent: a NaN position sorts nothing)."""
-    try:
-        out = tuple(float(v) for v in value)
-    except Exception:  # None, text, a damaged element: absent
-        return None
-    return out if len(out) == n and all(math.isfinite(v) for v in out) else None
-
-
-def _first(value: Any) -> Any:
-    """First item of a multi-valued element (RSNA stores WindowCenter as [36, 36])."""
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-        return value[0] if len(value) else None
-    return value
-
-
 def _frame_groups(ds: Dataset, i: int) -> tuple[Dataset | None, Dataset | None]:
     shared = ds.get("SharedFunctionalGroupsSequence")
     per = ds.get("PerFrameFunctionalGroupsSequence")
@@ -200,44 +121,44 @@ class _Checked(NamedTuple):
 
 
 def _check(ds: Dataset, name: str) -> _Checked:
-    modality = str(_value(ds, "Modality") or "")
+    modality = str(element_value(ds, "Modality") or "")
     if modality and modality != "CT":
         raise DicomReadError(
-            name, f"(0008,0060) Modality is {_code(modality)}; only CT images are read"
+            name, f"(0008,0060) Modality is {shown_code(modality)}; only CT images are read"
         )
     if not any(t in ds for t in PIXEL_TAGS):
         raise DicomReadError(name, "(7FE0,0010) Pixel Data is missing: not an image")
-    rows = _int(ds, "Rows", "(0028,0010)", name, 0, 0, 1 << 16)
-    cols = _int(ds, "Columns", "(0028,0011)", name, 0, 0, 1 << 16)
+    rows = checked_int(ds, "Rows", "(0028,0010)", name, 0, 0, 1 << 16)
+    cols = checked_int(ds, "Columns", "(0028,0011)", name, 0, 0, 1 << 16)
     for tag, kw, v in (("(0028,0010)", "Rows", rows), ("(0028,0011)", "Columns", cols)):
         if v == 0:
             raise DicomReadError(name, f"{tag} {kw} is missing")
-    spp = _int(ds, "SamplesPerPixel", "(0028,0002)", name, 1, 1, 4)
-    photometric = str(_value(ds, "PhotometricInterpretation") or "MONOCHROME2")
+    spp = checked_int(ds, "SamplesPerPixel", "(0028,0002)", name, 1, 1, 4)
+    photometric = str(element_value(ds, "PhotometricInterpretation") or "MONOCHROME2")
     if spp != 1 or not photometric.startswith("MONOCHROME"):
         raise DicomReadError(
             name,
-            f"(0028,0004) Photometric Interpretation is {_code(photometric)} "
+            f"(0028,0004) Photometric Interpretation is {shown_code(photometric)} "
             f"with {spp} samples per pixel: colour images are not CT slices",
         )
-    frames = _int(ds, "NumberOfFrames", "(0028,0008)", name, 1, 1, 1 << 20)
+    frames = checked_int(ds, "NumberOfFrames", "(0028,0008)", name, 1, 1, 1 << 20)
     if rows > MAX_DIM or cols > MAX_DIM or rows * cols * frames > MAX_FILE_PIXELS:
         raise DicomReadError(
             name,
             f"image size {rows} x {cols} x {frames} frames is outside the accepted "
             f"range (at most {MAX_DIM} x {MAX_DIM}, {MAX_FILE_PIXELS} pixels per file)",
         )
-    bits = _int(ds, "BitsAllocated", "(0028,0100)", name, 16, 1, 64)
+    bits = checked_int(ds, "BitsAllocated", "(0028,0100)", name, 16, 1, 64)
     if bits not in (8, 16, 32):
         raise DicomReadError(name, f"(0028,0100) Bits Allocated is {bits}; expected 8, 16 or 32")
-    stored = _int(ds, "BitsStored", "(0028,0101)", name, bits, 1, 64)
+    stored = checked_int(ds, "BitsStored", "(0028,0101)", name, bits, 1, 64)
     if stored > bits:
         raise DicomReadError(
             name, f"(0028,0101) Bits Stored is {stored}, more than Bits Allocated ({bits})"
         )
-    signed = _int(ds, "PixelRepresentation", "(0028,0103)", name, 0, 0, 1) == 1
-    slope = _float(ds, "RescaleSlope", "(0028,1053)", name, 1.0, MAX_SLOPE, nonzero=True)
-    intercept = _float(ds, "RescaleIntercept", "(0028,1052)", name, 0.0, MAX_INTERCEPT)
+    signed = checked_int(ds, "PixelRepresentation", "(0028,0103)", name, 0, 0, 1) == 1
+    slope = checked_float(ds, "RescaleSlope", "(0028,1053)", name, 1.0, MAX_SLOPE, nonzero=True)
+    intercept = checked_float(ds, "RescaleIntercept", "(0028,1052)", name, 0.0, MAX_INTERCEPT)
     return _Checked(rows, cols, frames, stored, signed, slope, intercept)
 
 
@@ -300,7 +221,7 @@ def _layout(ds: Dataset, source: str, ts: str, frames: int, name: str) -> PixelL
 def _checked_frame(v: Any, default: float, kw: str, name: str, nonzero: bool = False) -> float:
     """A per-frame rescale value, held to the same rules as the file's own."""
     limit = MAX_SLOPE if kw == "RescaleSlope" else MAX_INTERCEPT
-    return _real(v, f"per-frame {kw}", name, default, limit, nonzero)
+    return checked_real(v, f"per-frame {kw}", name, default, limit, nonzero)
 
 
 def read_header(source: str) -> HeaderRecord | None:
@@ -314,9 +235,9 @@ def read_header(source: str) -> HeaderRecord | None:
     frames = hdr.frames
     layout = _layout(ds, source, ts, frames, name)
 
-    sop = str(_value(ds, "SOPInstanceUID") or "") or name
-    iop = _floats(_value(ds, "ImageOrientationPatient"), 6)
-    ipp = _floats(_value(ds, "ImagePositionPatient"), 3)
+    sop = str(element_value(ds, "SOPInstanceUID") or "") or name
+    iop = finite_floats(element_value(ds, "ImageOrientationPatient"), 6)
+    ipp = finite_floats(element_value(ds, "ImagePositionPatient"), 3)
     for tag, kw, got, n in (
         ("(0020,0037)", "ImageOrientationPatient", iop, 6),
         ("(0020,0032)", "ImagePositionPatient", ipp, 3),
@@ -327,10 +248,10 @@ def read_header(source: str) -> HeaderRecord | None:
         0.5 < math.hypot(*iop[:3]) < 1.5 and 0.5 < math.hypot(*iop[3:]) < 1.5
     ):
         raise DicomReadError(name, "(0020,0037) ImageOrientationPatient is not two unit vectors")
-    spacing = _floats(_value(ds, "PixelSpacing"), 2)
+    spacing = finite_floats(element_value(ds, "PixelSpacing"), 2)
     if spacing is not None and min(spacing) <= 0:
         spacing = None
-    thickness = _floats([_value(ds, "SliceThickness")], 1)
+    thickness = finite_floats([element_value(ds, "SliceThickness")], 1)
     thickness = thickness[0] if thickness and thickness[0] > 0 else None
     slope, intercept = hdr.slope, hdr.intercept
     common = dict(
@@ -339,7 +260,7 @@ def read_header(source: str) -> HeaderRecord | None:
         transfer_syntax=ts,
         bits_stored=hdr.bits_stored,
         signed=hdr.signed,
-        instance_number=_optional_int(ds, "InstanceNumber"),
+        instance_number=optional_int(ds, "InstanceNumber"),
     )
 
     slices: list[SliceRef] = []
@@ -360,16 +281,18 @@ def read_header(source: str) -> HeaderRecord | None:
             )
         )
     else:
-        step = (_floats([_value(ds, "SpacingBetweenSlices")], 1) or (thickness or 1.0,))[0]
+        step = (
+            finite_floats([element_value(ds, "SpacingBetweenSlices")], 1) or (thickness or 1.0,)
+        )[0]
         for i in range(frames):
             groups = _frame_groups(ds, i)
             f_iop = (
-                _floats(
+                finite_floats(
                     _group_value(groups, "PlaneOrientationSequence", "ImageOrientationPatient"), 6
                 )
                 or iop
             )
-            f_ipp = _floats(
+            f_ipp = finite_floats(
                 _group_value(groups, "PlanePositionSequence", "ImagePositionPatient"), 3
             )
             if f_ipp is None and ipp is not None and f_iop is not None:
@@ -379,7 +302,8 @@ def read_header(source: str) -> HeaderRecord | None:
                 n = slice_normal(f_iop)
                 f_ipp = tuple(float(ipp[k] + i * step * n[k]) for k in range(3))
             f_spacing = (
-                _floats(_group_value(groups, "PixelMeasuresSequence", "PixelSpacing"), 2) or spacing
+                finite_floats(_group_value(groups, "PixelMeasuresSequence", "PixelSpacing"), 2)
+                or spacing
             )
             f_thick = _group_value(groups, "PixelMeasuresSequence", "SliceThickness")
             f_slope = _group_value(groups, "PixelValueTransformationSequence", "RescaleSlope")
@@ -401,7 +325,7 @@ def read_header(source: str) -> HeaderRecord | None:
             )
 
     def text(kw: str) -> str:
-        return str(_value(ds, kw) or "")
+        return str(element_value(ds, kw) or "")
 
     attrs = {
         "series_instance_uid": text("SeriesInstanceUID") or "(no series UID)",
@@ -414,9 +338,12 @@ def read_header(source: str) -> HeaderRecord | None:
         "study_description": text("StudyDescription"),
         "contrast_agent": text("ContrastBolusAgent"),
         "study_date": text("StudyDate"),
-        "series_number": _optional_int(ds, "SeriesNumber"),
+        "series_number": optional_int(ds, "SeriesNumber"),
         "patient_name": text("PatientName"),
         "patient_id": text("PatientID"),
-        "window": (_first(_value(ds, "WindowCenter")), _first(_value(ds, "WindowWidth"))),
+        "window": (
+            first_value(element_value(ds, "WindowCenter")),
+            first_value(element_value(ds, "WindowWidth")),
+        ),
     }
     return HeaderRecord(slices, attrs)
