@@ -31,7 +31,7 @@ logger = logging.getLogger("ichviewer.ai")
 
 REPORT_FORMAT = "ichviewer-triage"
 REPORT_VERSION = 1
-SYNTHETIC_DISCLAIMER = "Synthetic-phantom model, not for diagnostic use"
+SYNTHETIC_DISCLAIMER = f"Synthetic-phantom model, {DISCLAIMER.lower()}"
 #: Where progress messages go: the command line prints them to stderr, others log them.
 Say = Callable[[str], None]
 

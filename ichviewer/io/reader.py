@@ -10,9 +10,10 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import numpy as np
 
+from ichviewer.core.constants import AIR_HU
 from ichviewer.errors import CancelledError, DicomReadError, SeriesError
 from ichviewer.io.model import FileError, SeriesInfo
-from ichviewer.io.pixels import AIR_HU, decode_hu
+from ichviewer.io.pixels import decode_hu
 from ichviewer.io.sources import display_name
 
 logger = logging.getLogger("ichviewer.io")

@@ -10,8 +10,8 @@ import pydicom
 import pytest
 from pydicom.pixels import apply_modality_lut
 
+from ichviewer.core.constants import AIR_HU
 from ichviewer.io import SeriesReader, scan
-from ichviewer.io.pixels import AIR_HU
 from tests.conftest import realct
 
 pytestmark = pytest.mark.realct
