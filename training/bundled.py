@@ -131,6 +131,8 @@ def fit_argv(a: argparse.Namespace, work: Path) -> list[str]:
         argv += ["--balanced", str(a.balanced)]
     if a.appearance:
         argv += ["--appearance", str(a.appearance)]
+    if a.faint_px:
+        argv += ["--faint-px", str(a.faint_px)]
     if a.threads:
         argv += ["--threads", str(a.threads)]
     if not a.progress:

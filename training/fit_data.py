@@ -144,7 +144,7 @@ def build_data(
     )
     train_ds = CachedSlices(caches["train"], splits["train"].labels)
     mask_weight = float(getattr(args, "mask_loss", 0.0) or 0.0)
-    if mask_weight > 0:
+    if mask_weight > 0 or getattr(args, "faint_px", 0):  # both need the lesion masks
         train_ds, mask_weight = masked_train_set(args, splits["train"], caches["train"], cache_dir)
     val_ds = CachedSlices(caches["val"], splits["val"].labels) if "val" in caches else None
     return FitData(splits, train_ds, val_ds, mask_weight)

@@ -330,6 +330,14 @@ def bundled_parser(add_help: bool = True) -> argparse.ArgumentParser:
         metavar="STRENGTH",
         help="scanner-appearance augmentation (fit --appearance; 0: off)",
     )
+    p.add_argument(
+        "--faint-px",
+        type=int,
+        default=0,
+        metavar="PX",
+        help="leave labels whose blood covers fewer input pixels out of the loss (fit "
+        "--faint-px; 0: off)",
+    )
     p.add_argument("--workers", type=int, default=2, help="synth processes")
     p.add_argument(
         "--loader-workers",

@@ -235,6 +235,7 @@ def run_epoch(
         clip_grad=args.clip_grad,
         progress=args.progress and info.is_main,
         mask_weight=data.mask_weight,
+        faint_px=getattr(args, "faint_px", 0),
     )
     stats["loss"] = dist.all_reduce_mean([stats["loss"]], device)[0]
     dist.average_buffers(model_without_ddp)

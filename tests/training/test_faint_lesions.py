@@ -36,3 +36,19 @@ def test_left_out_labels_give_no_gradient():
     assert g[0] > 0  # a true negative still pulls P down
     full = WeightedBCE()(logits.detach(), target)
     assert loss_fn(logits.detach(), target, keep) < full
+
+
+def test_fit_with_faint_px_trains_and_records_it(tmp_path_factory, tmp_path):
+    """Without the mask loss too: --faint-px alone reads the lesion masks it needs."""
+    from tests.training.test_train import _epochs, _fit
+    from training.synthetic import synth
+
+    root = tmp_path_factory.mktemp("faint")
+    synth(root / "train", 3, seed=31, layout="series", size=64)
+    synth(root / "test", 1, seed=32, layout="series", size=64)
+    folders = {"train": root / "train", "test": root / "test", "cache": root / "cache"}
+    _fit(folders, tmp_path, "--epochs", "1", "--faint-px", "12")
+    (record,) = _epochs(tmp_path)
+    assert record["train"]["images"] > 0 and "mask_loss" not in record["train"]
+    state = torch.load(tmp_path / "checkpoint.pth", map_location="cpu", weights_only=True)
+    assert state["args"]["faint_px"] == 12
