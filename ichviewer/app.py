@@ -206,7 +206,7 @@ def _screenshot(
         logger.warning("screenshot taken before the AI finished (%s)", win.ai.describe())
     win.ai.flush()
     if heatmap:
-        win.refresh_heatmap()  # the CAM may have landed after the last queued refresh
+        win.heatmap.refresh()  # the CAM may have landed after the last queued refresh
     win.fit_view()
     app.processEvents()
     pixmap = win.grab()

@@ -3,7 +3,8 @@
 :class:`ScoringJob` is driven by the caller (:meth:`ScoringJob.run`, e.g. inside a UI worker
 or the triage command) or runs in a plain thread (:meth:`ScoringJob.start`). The UI moves its
 focus with :meth:`ScoringJob.reprioritise` and drops it with :meth:`ScoringJob.cancel`; after
-cancel no further result is handed out.
+cancel no further result is handed out. :meth:`ScoringJob.cam_next` has the slice on screen
+scored next with its class activation maps, from the same forward pass.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ichviewer.ai.results import SliceResult
+from ichviewer.core.rules import outward_order
 
 if TYPE_CHECKING:
     from ichviewer.ai.cache import ResultCache
@@ -27,19 +29,8 @@ OnResult = Callable[[int, SliceResult], None]
 OnProgress = Callable[[int, int], None]
 
 
-def priority_order(center: int, n: int) -> list[int]:
-    """center, center+1, center-1, center+2, ... clipped to 0..n-1."""
-    if n <= 0:
-        return []
-    c = min(max(int(center), 0), n - 1)
-    out = [c]
-    for d in range(1, n):
-        for i in (c + d, c - d):
-            if 0 <= i < n:
-                out.append(i)
-        if len(out) == n:
-            break
-    return out
+#: The outward slice order (ichviewer.core.rules), under the name ichviewer.ai exports.
+priority_order = outward_order
 
 
 class ScoringJob:
@@ -79,6 +70,7 @@ class ScoringJob:
         self._cancel = threading.Event()
         self._finished = threading.Event()
         self._urgent = True  # next batch is a single slice: the one on screen
+        self._cam_index: int | None = None  # that slice's CAMs are wanted too
         self._done: set[int] = set()
         self._pending = self._initial_order(order)
         self.results: dict[int, SliceResult] = {}
@@ -90,7 +82,7 @@ class ScoringJob:
         if order is None:
             return list(range(self.n))
         if isinstance(order, (int, np.integer)):
-            return priority_order(int(order), self.n)
+            return outward_order(int(order), self.n)
         seen: set[int] = set()
         out = []
         for i in order:
@@ -107,8 +99,20 @@ class ScoringJob:
         """Score outward from ``center_index`` next (slices already done are not redone)."""
         with self._lock:
             pending = set(self._pending)
-            self._pending = [i for i in priority_order(center_index, self.n) if i in pending]
+            self._pending = [i for i in outward_order(center_index, self.n) if i in pending]
             self._urgent = True
+
+    def cam_next(self, index: int) -> bool:
+        """Score slice ``index`` next, with its CAMs from the same forward pass (the cache is
+        not read for it). False when it is no longer pending (scored or being scored)."""
+        with self._lock:
+            if index not in self._pending:
+                return False
+            pending = set(self._pending)
+            self._pending = [i for i in outward_order(index, self.n) if i in pending]
+            self._urgent = True
+            self._cam_index = index
+            return True
 
     def cancel(self) -> None:
         """Stop after the batch in flight; its results and all later ones are dropped."""
@@ -130,12 +134,16 @@ class ScoringJob:
             return len(self._pending)
 
     # -- work -------------------------------------------------------------------------------
-    def _take(self) -> list[int]:
+    def _take(self) -> tuple[list[int], bool]:
+        """The next batch, and whether it is the slice whose CAMs are wanted."""
         with self._lock:
             size = 1 if self._urgent else self.predictor.batch_size
             self._urgent = False
             batch, self._pending = self._pending[:size], self._pending[size:]
-            return batch
+            cam = size == 1 and bool(batch) and batch[0] == self._cam_index
+            if cam:
+                self._cam_index = None
+            return batch, cam or self.want_cam
 
     def _emit(
         self,
@@ -164,13 +172,13 @@ class ScoringJob:
         """
         try:
             while not self._cancel.is_set():
-                batch = self._take()
+                batch, want_cam = self._take()
                 if not batch:
                     break
                 todo: list[int] = []
                 for i in batch:
                     cached = None
-                    if self.cache is not None and not self.want_cam:
+                    if self.cache is not None and not want_cam:
                         cached = self.cache.get(self.uids[i])
                     if cached is not None:
                         self._emit(
@@ -179,13 +187,17 @@ class ScoringJob:
                     else:
                         todo.append(i)
                 if todo and not self._cancel.is_set():
-                    self._score(todo, on_result, on_progress)
+                    self._score(todo, want_cam, on_result, on_progress)
         finally:
             self._finished.set()
         return self.results
 
     def _score(
-        self, todo: list[int], on_result: OnResult | None, on_progress: OnProgress | None
+        self,
+        todo: list[int],
+        want_cam: bool,
+        on_result: OnResult | None,
+        on_progress: OnProgress | None,
     ) -> None:
         slices, idx = [], []
         for i in todo:
@@ -198,7 +210,7 @@ class ScoringJob:
                 logger.warning("slice %d could not be read for scoring: %s", i, exc)
         if not slices or self._cancel.is_set():
             return
-        results = self.predictor.predict(slices, want_cam=self.want_cam)
+        results = self.predictor.predict(slices, want_cam=want_cam)
         for i, res in zip(idx, results, strict=True):
             if self.cache is not None:
                 self.cache.put(self.uids[i], res.probabilities)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from ichviewer.ui.display import DisplayState
 from ichviewer.ui.settings import FPS_RANGE
 
 if TYPE_CHECKING:
@@ -36,7 +37,16 @@ class Actions:
     fps: QtWidgets.QSpinBox | None = None
     show_name: QtGui.QAction | None = None
     recent_menu: QtWidgets.QMenu | None = None
+    view_menu: QtWidgets.QMenu | None = None
     all: dict[str, QtGui.QAction] = field(default_factory=dict)
+
+    def follow_display(self, display: DisplayState) -> None:
+        """Check the preset and sigmoid actions of ``display`` (signals blocked)."""
+        for name, act in self.presets.items():
+            with QtCore.QSignalBlocker(act):
+                act.setChecked(name == display.preset)
+        with QtCore.QSignalBlocker(self.sigmoid):
+            self.sigmoid.setChecked(display.mode == "sigmoid")
 
 
 def _action(
@@ -67,20 +77,24 @@ def _action(
 
 
 def build_actions(win: MainWindow) -> Actions:
-    """Create menus, the toolbar and navigation keys for ``win``."""
+    """Create menus, the toolbar and navigation keys for ``win`` on its parts' methods."""
     acts = Actions()
+    loading, image = win.loading, win.image
     K = QtGui.QKeySequence.StandardKey
     mb = win.menuBar()
 
     m_file = mb.addMenu("&File")
     m_file.addAction(
-        _action(win, acts, "open_folder", "Open &folder…", win.choose_folder, "Ctrl+O")
+        _action(win, acts, "open_folder", "Open &folder…", loading.choose_folder, "Ctrl+O")
     )
     m_file.addAction(
-        _action(win, acts, "open_files", "Open fi&les or zip…", win.choose_files, "Ctrl+Shift+O")
+        _action(
+            win, acts, "open_files", "Open fi&les or zip…", loading.choose_files, "Ctrl+Shift+O"
+        )
     )
-    acts.recent_menu = m_file.addMenu("Open &recent")
-    m_file.addAction(_action(win, acts, "open_demo", "Open &demo study", win.open_demo))
+    acts.recent_menu = loading.recent_menu
+    m_file.addMenu(acts.recent_menu)
+    m_file.addAction(_action(win, acts, "open_demo", "Open &demo study", loading.open_demo))
     m_file.addSeparator()
     m_file.addAction(_action(win, acts, "quit", "&Quit", win.close, K.Quit))
 
@@ -96,7 +110,12 @@ def build_actions(win: MainWindow) -> Actions:
     )  # none checked = free W/L
     for name, label, key in PRESET_LABELS:
         a = _action(
-            win, acts, f"preset_{name}", f"{label} ({key})", lambda n=name: win.apply_preset(n), key
+            win,
+            acts,
+            f"preset_{name}",
+            f"{label} ({key})",
+            lambda n=name: image.apply_preset(n),
+            key,
         )
         a.setCheckable(True)
         a.setToolTip(
@@ -113,7 +132,7 @@ def build_actions(win: MainWindow) -> Actions:
         acts,
         "sigmoid",
         "Sigmoid (S)",
-        win.set_sigmoid,
+        image.set_sigmoid,
         "S",
         checkable=True,
         tip="Sigmoid instead of linear window mapping (S)",
@@ -123,8 +142,8 @@ def build_actions(win: MainWindow) -> Actions:
     tb.addSeparator()
     m_view.addSeparator()
     for key, text, slot, sc in (
-        ("fit", "Fit (F)", win.fit_view, "F"),
-        ("reset", "Reset (R)", win.reset_view, "R"),
+        ("fit", "Fit (F)", image.fit, "F"),
+        ("reset", "Reset (R)", image.reset, "R"),
     ):
         a = _action(win, acts, key, text, slot, sc)
         m_view.addAction(a)
@@ -135,7 +154,7 @@ def build_actions(win: MainWindow) -> Actions:
         acts,
         "play",
         "Play (Space)",
-        win.set_cine,
+        image.set_cine,
         "Space",
         checkable=True,
         tip="Cine: play / pause (Space)",
@@ -147,12 +166,12 @@ def build_actions(win: MainWindow) -> Actions:
     acts.fps.setRange(*FPS_RANGE)
     acts.fps.setSuffix(" fps")
     acts.fps.setToolTip("Cine speed")
-    acts.fps.valueChanged.connect(win.set_cine_fps)
-    acts.fps.editingFinished.connect(win.image_view.setFocus)  # arrows scroll slices again
+    acts.fps.valueChanged.connect(image.set_cine_fps)
+    acts.fps.editingFinished.connect(image.view.setFocus)  # arrows scroll slices again
     tb.addWidget(acts.fps)
     m_view.addSeparator()
     acts.show_name = _action(
-        win, acts, "show_name", "Show patient name", win.set_show_patient_name, checkable=True
+        win, acts, "show_name", "Show patient name", image.set_show_patient_name, checkable=True
     )
     m_view.addAction(acts.show_name)
 
@@ -163,16 +182,19 @@ def build_actions(win: MainWindow) -> Actions:
         ("next10", "PgDown", 10),
         ("prev10", "PgUp", -10),
     ):
-        _action(win, acts, key, key, lambda d=delta: win.step(d), sc)
-    _action(win, acts, "first", "first", lambda: win.set_slice(0), "Home")
-    _action(win, acts, "last", "last", lambda: win.set_slice(1 << 30), "End")
+        _action(win, acts, key, key, lambda d=delta: image.step(d), sc)
+    _action(win, acts, "first", "first", lambda: win.state.set_index(0), "Home")
+    _action(win, acts, "last", "last", lambda: win.state.set_index(1 << 30), "End")
 
     m_help = mb.addMenu("&Help")
     m_help.addAction(
         _action(win, acts, "shortcuts", "&Keyboard shortcuts", win.show_shortcuts, "F1")
     )
     m_help.addAction(_action(win, acts, "about", "&About ICH Viewer", win.show_about))
-    win.view_menu = m_view
+    acts.view_menu = m_view
+    image.play_action = acts.play
+    acts.follow_display(win.state.display)
+    win.state.display_changed.connect(lambda: acts.follow_display(win.state.display))
     return acts
 
 

@@ -28,14 +28,16 @@ def _file_menu(win: MainWindow) -> QtWidgets.QMenu:
 
 
 def build_ai_actions(win: MainWindow) -> AIActions:
+    """The AI's actions on the window's parts' methods; the docks' toggles in View."""
     acts = win.actions_
+    panels, review, heatmap = win.ai_panels, win.review, win.heatmap
     m_file = _file_menu(win)
     quit_action = acts.all["quit"]
     for key, text, slot, sc in (
-        ("open_worklist", "Open &worklist…", win.choose_worklist, None),
-        ("load_model", "Load &model…", win.choose_model, None),
-        ("export_results", "&Export results…", win.choose_export_results, "Ctrl+E"),
-        ("export_view", "Export &view as PNG…", win.choose_export_view, "Ctrl+Shift+E"),
+        ("open_worklist", "Open &worklist…", win.worklist.choose, None),
+        ("load_model", "Load &model…", win.model.choose_model, None),
+        ("export_results", "&Export results…", win.exports.choose_export_results, "Ctrl+E"),
+        ("export_view", "Export &view as PNG…", win.exports.choose_export_view, "Ctrl+Shift+E"),
     ):
         m_file.insertAction(quit_action, _action(win, acts, key, text, slot, sc))
     m_file.insertSeparator(quit_action)
@@ -43,13 +45,13 @@ def build_ai_actions(win: MainWindow) -> AIActions:
     help_action = win.menuBar().actions()[-1]
     m_ai = QtWidgets.QMenu("&AI", win)
     win.menuBar().insertMenu(help_action, m_ai)
-    m_ai.addAction(_action(win, acts, "score", "&Score this study", win.score_study, "Ctrl+I"))
+    m_ai.addAction(_action(win, acts, "score", "&Score this study", panels.score_study, "Ctrl+I"))
     autoscore = _action(
         win,
         acts,
         "autoscore",
         "Score studies &automatically when opened",
-        win.set_autoscore,
+        panels.set_autoscore,
         checkable=True,
     )
     site = win.ai.site
@@ -59,13 +61,16 @@ def build_ai_actions(win: MainWindow) -> AIActions:
         autoscore.setToolTip(f"Set for this workstation by {site.source}")
     m_ai.addAction(autoscore)
     m_ai.addSeparator()
-    heatmap = _action(win, acts, "heatmap", "&Heatmap (H)", win.set_heatmap, "H", checkable=True)
-    m_ai.addAction(heatmap)
+    heatmap_action = _action(
+        win, acts, "heatmap", "&Heatmap (H)", heatmap.set_on, "H", checkable=True
+    )
+    heatmap.action = heatmap_action
+    m_ai.addAction(heatmap_action)
     m_ai.addAction(
-        _action(win, acts, "next_flagged", "&Next flagged slice (N)", win.next_flagged, "N")
+        _action(win, acts, "next_flagged", "&Next flagged slice (N)", panels.next_flagged, "N")
     )
     prev = _action(
-        win, acts, "prev_flagged", "&Previous flagged slice (Shift+N, P)", win.previous_flagged
+        win, acts, "prev_flagged", "&Previous flagged slice (Shift+N, P)", panels.previous_flagged
     )
     prev.setShortcuts([QtGui.QKeySequence("Shift+N"), QtGui.QKeySequence("P")])
     m_ai.addAction(prev)
@@ -77,18 +82,20 @@ def build_ai_actions(win: MainWindow) -> AIActions:
                 acts,
                 f"mark_{verdict}",
                 f"Mark: {verdict} with the AI ({key})",
-                lambda v=verdict: win.mark_current(v),
+                lambda v=verdict: review.mark_current(v),
                 key,
             )
         )
     m_ai.addAction(
-        _action(win, acts, "mark_clear", "Clear the mark", lambda: win.mark_current(None))
+        _action(win, acts, "mark_clear", "Clear the mark", lambda: review.mark_current(None))
     )
     m_ai.addSeparator()
-    m_ai.addAction(_action(win, acts, "model_info", "&Model information…", win.show_model_panel))
+    m_ai.addAction(
+        _action(win, acts, "model_info", "&Model information…", win.model.show_model_panel)
+    )
     m_ai.addAction(acts.all["load_model"])
 
-    win.view_menu.addSeparator()
-    for dock in (win.ai_dock, win.triage_dock, win.profile_dock, win.worklist_dock):
-        win.view_menu.addAction(dock.toggleViewAction())
-    return AIActions(heatmap=heatmap, autoscore=autoscore, menu=m_ai)
+    acts.view_menu.addSeparator()
+    for dock in (win.ai_dock, win.triage_dock, win.profile_dock, win.worklist.dock):
+        acts.view_menu.addAction(dock.toggleViewAction())
+    return AIActions(heatmap=heatmap_action, autoscore=autoscore, menu=m_ai)

@@ -1,18 +1,16 @@
-"""The viewer's AI state: which model, the probabilities of the open series, recent CAMs.
+"""The window's AI: which model, the scores of the open series, the CAMs of recent slices.
 
-Work runs off the UI thread (:mod:`ichviewer.ui.ai_worker` functions in
-:class:`ichviewer.ui.workers.Job`): the checkpoint loads on the global pool (a window that
-closes does not wait for it), scoring and CAMs on this controller's pool. Scoring wraps an
-:class:`ichviewer.ai.jobs.ScoringJob`: the slice on screen first, :meth:`focus` moves its
-priority when the user scrolls, a new series or model cancels it. Every job carries a
-request id; results of replaced requests are dropped here (napari's layer slicer does the
-same). Widgets never see a worker: they read :attr:`probabilities` and :meth:`cam` when the
-signals say something changed.
+Everything is computed by :mod:`ichviewer.ai.engine`: the model is resolved and loaded by
+it (:class:`ichviewer.ui.ai_model.ModelSource`, :attr:`AIController.model`), and the open
+series is scored by an engine ScoringJob (the slice on screen first; :meth:`focus` moves its
+priority) whose results feed the engine's :class:`~ichviewer.ai.engine.SeriesScoring`,
+the same object triage and the worklist use: raw per-slice probabilities in, series
+context, flags and the study-level call out. When the heatmap of an unscored slice is
+wanted, the job scores that slice next with its CAMs from the same forward pass.
 
-:attr:`slice_probabilities` are the network's, slice by slice, as scored (and cached);
-:attr:`probabilities` are what every widget shows and flags: the checkpoint's series-context
-stage over them (ichviewer.core.slice_context), recomputed whenever a slice is scored, so a
-slice's value settles once its neighbours are in.
+Requests run through a :class:`ichviewer.ui.runner.RequestRunner` (lanes "score" and
+"cam"); results of replaced requests never arrive here. Widgets never see a
+worker: they read :attr:`scores` and :meth:`cam` when the signals say something changed.
 """
 
 from __future__ import annotations
@@ -25,21 +23,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PySide6 import QtCore
 
+from ichviewer.ai.engine import ModelInfo, SeriesScoring
 from ichviewer.core.labels import LABELS
 from ichviewer.core.scope import Scope
-from ichviewer.core.triage import StudyDecision, study_decision
-from ichviewer.site_config import SiteConfig, effective_model_path, load_site_config
-from ichviewer.ui.ai_cams import CamMixin
+from ichviewer.ui.ai_model import ModelSource
 from ichviewer.ui.ai_worker import (
-    ModelFailed,
-    ModelInfo,
-    ModelLoaded,
     ScoringDone,
     SliceScored,
-    load_model_job,
+    cam_job,
     score_job,
 )
-from ichviewer.ui.workers import Job, JobError
+from ichviewer.ui.runner import RequestRunner
+from ichviewer.ui.workers import JobError
 
 if TYPE_CHECKING:
     from ichviewer.ai.jobs import ScoringJob
@@ -51,175 +46,86 @@ logger = logging.getLogger("ichviewer.ui")
 
 #: Scores arriving in a burst (cache hits) reach the widgets at most this often.
 EMIT_INTERVAL_MS = 40
+#: CAMs kept (each is 6 x H x W float32: 6 MB for a 512 x 512 slice).
+CAM_LRU_SIZE = 6
 
 
-class AIController(CamMixin, QtCore.QObject):
+class AIController(QtCore.QObject):
     """Model, scoring and CAMs of the series on screen.
 
-    ``model_path``: the checkpoint to use (None: the bundled one); ``False`` turns AI off.
+    ``model_path``: the checkpoint given on the command line (None: the site's, else
+    ``user_model``, else the bundled one); ``False`` turns AI off.
     """
 
     model_changed = QtCore.Signal()  # state, info or message changed
     model_error = QtCore.Signal(str)  # a checkpoint the user chose was refused (old one kept)
     scores_changed = QtCore.Signal()  # new probabilities for the open series (throttled)
+    slice_scored = QtCore.Signal(int)  # slice index, as each result arrives
     progress_changed = QtCore.Signal(int, int)  # scored, total (total 0: nothing open)
     scoring_finished = QtCore.Signal()
     scoring_failed = QtCore.Signal(str)
     cam_ready = QtCore.Signal(int)  # slice index
 
     def __init__(
-        self, parent: QtCore.QObject | None = None, model_path: Path | str | bool | None = None
+        self,
+        parent: QtCore.QObject | None = None,
+        model_path: Path | str | bool | None = None,
+        user_model: str | Path | None = None,
     ) -> None:
         super().__init__(parent)
-        self._pool = QtCore.QThreadPool(self)
-        self._pool.setMaxThreadCount(2)  # one scoring job and one CAM at a time
-        self.disabled = model_path is False
-        self._model_path = None if model_path in (None, False, True) else Path(str(model_path))
-        #: the reading room's policy (model, thresholds, auto-scoring), read once per window
-        self.site: SiteConfig = load_site_config()
-        self.predictor: Predictor | None = None
-        self.info: ModelInfo | None = None
-        self.state = "off" if self.disabled else "idle"  # idle|loading|ready|missing|error|off
-        self.message = "AI is turned off" if self.disabled else ""
-        self._jobs: dict[int, Job] = {}
-        self._retired: collections.deque[Job] = collections.deque(maxlen=16)
-        self._last_id = 0
-        self._load_rid = 0
-        self._load_user = False
-        # The open series.
+        self.runner = RequestRunner(self, max_threads=2)  # one scoring job and one CAM
+        self.model = ModelSource(self, model_path, user_model)
+        self.site = self.model.site
+        self.ensure_model, self.load_model = self.model.ensure, self.model.load
+        self.model.changed.connect(self.model_changed)
+        self.model.refused.connect(self.model_error)
+        self.model.loaded.connect(self._on_model_loaded)
         self.reader: SeriesReader | None = None
-        #: is the open series a (non-contrast) head CT? Out of scope: nothing is flagged
-        self.scope = Scope(True)
-        self.slice_probabilities = np.zeros((0, len(LABELS)), dtype=np.float32)
-        self._shown: np.ndarray | None = None
-        self.n_from_cache = 0
-        self.stale_dropped = 0
+        self.scores: SeriesScoring | None = None
         self._want_scoring = False
         self._focus = 0
         self._only_loaded = False
-        self._scoring: ScoringJob | None = None
-        self._scoring_rid = 0
+        self._job: ScoringJob | None = None
         self.scoring_done = False
         #: why scoring of the open series stopped (a broken model), shown instead of bars
         self.scoring_error = ""
         self._cams: collections.OrderedDict[int, SliceResult] = collections.OrderedDict()
-        self._cam_rid = 0
-        self._cam_running: int | None = None
+        self._cam_pending: int | None = None
+        self._cam_in_job = False  # the pending CAM comes with the scoring job's result
         self._cam_wanted: int | None = None
         self._emit_timer = QtCore.QTimer(self)
         self._emit_timer.setSingleShot(True)
         self._emit_timer.setInterval(EMIT_INTERVAL_MS)
         self._emit_timer.timeout.connect(self.flush)
 
-    # -- model -----------------------------------------------------------------------------
+    # -- model (ichviewer.ui.ai_model.ModelSource) -------------------------------------------
 
     @property
-    def model_path(self) -> Path:
-        return self._model_path or effective_model_path(None, self.site)
+    def predictor(self) -> Predictor | None:
+        return self.model.predictor
 
     @property
-    def thresholds(self) -> np.ndarray:
-        """The operating thresholds every flag on screen uses; +inf (nothing fires) without
-        a model or for a series out of the model's scope."""
-        if self.info is None or not self.scope.in_scope:
-            return np.full(len(LABELS), np.inf, dtype=np.float32)
-        return np.asarray(self.info.thresholds, dtype=np.float32)
+    def info(self) -> ModelInfo | None:
+        return self.model.info
 
-    def study_decision(self) -> StudyDecision | None:
-        """The study-level call on the open series (None without a model or series)."""
-        if self.info is None or self.reader is None:
-            return None
-        return study_decision(self.probabilities, self.info.study_threshold, self.scope.in_scope)
+    @property
+    def state(self) -> str:
+        """idle | loading | ready | missing | error | off"""
+        return self.model.state
+
+    @property
+    def message(self) -> str:
+        return self.model.message
 
     @property
     def ready(self) -> bool:
-        return self.predictor is not None
+        return self.model.predictor is not None
 
-    @property
-    def loading(self) -> bool:
-        return self._load_rid in self._jobs or (self.state == "loading")
-
-    @property
-    def custom_model_path(self) -> Path | None:
-        """The checkpoint chosen instead of the bundled one, if any."""
-        return self._model_path
-
-    def use_default_model(self) -> None:
-        """Forget a chosen checkpoint and (re)load the bundled one."""
-        self._model_path = None
-        if self.predictor is None:
-            self.state, self.message = "idle", ""
-            self.ensure_model()
-
-    def ensure_model(self) -> None:
-        """Start loading the configured model unless it is loaded, loading or known bad."""
-        if self.state != "idle":
-            return
-        path = self.model_path
-        if not path.is_file():
-            self.state = "missing"
-            self.message = (
-                f"No AI model installed (expected {path}); the viewer works without AI. "
-                "Load one with File > Load model…"
-            )
-            logger.warning("no AI model at %s", path)
-            self.model_changed.emit()
-            return
-        self._start_load(path, user=False)
-
-    def load_model(self, path: str | Path) -> None:
-        """Validate and switch to another checkpoint; if it is refused the current model
-        stays and :attr:`model_error` says why."""
-        self.disabled = False
-        self._start_load(Path(path), user=True)
-
-    def _start_load(self, path: Path, user: bool) -> None:
-        self._last_id += 1
-        self._load_rid, self._load_user = self._last_id, user
-        if self.predictor is None:
-            self.state = "loading"
-            self.message = f"Loading AI model {path.name}…"
-        job = Job(self._load_rid, load_model_job, str(path), self.site)
-        job.signals.returned.connect(self._on_model_returned)
-        job.signals.errored.connect(self._on_model_errored)
-        job.signals.finished.connect(self._on_finished)
-        self._jobs[job.request_id] = job
-        # The global pool: closing a window must not wait for a checkpoint to finish loading.
-        QtCore.QThreadPool.globalInstance().start(job.run)
-        self.model_changed.emit()
-
-    def _on_model_returned(self, rid: int, out: ModelLoaded | ModelFailed) -> None:
-        if rid != self._load_rid:
-            self.stale_dropped += 1
-            return
-        if isinstance(out, ModelFailed):
-            self._model_refused(out.message)
-            return
-        changed = self.info is None or out.info.sha256 != self.info.sha256
-        self.predictor, self.info = out.predictor, out.info
-        self._shown = None
-        self.state, self.message = "ready", ""
-        if self._load_user:
-            self._model_path = Path(out.info.path) if out.info.path else self._model_path
-        self.model_changed.emit()
-        if changed and self.reader is not None:
+    def _on_model_loaded(self, another: bool) -> None:
+        if another and self.reader is not None:
             self._restart_series()
-        elif self._want_scoring and self.reader is not None and self._scoring is None:
+        elif self._want_scoring and self.reader is not None and self._job is None:
             self._start_scoring()
-
-    def _on_model_errored(self, rid: int, err: JobError) -> None:
-        if rid == self._load_rid:
-            self._model_refused(err.message)
-
-    def _model_refused(self, message: str) -> None:
-        logger.error("model refused: %s", message)
-        if self._load_user and self.predictor is not None:
-            self.model_changed.emit()
-        else:
-            self.state, self.message = "error", f"AI model could not be loaded: {message}"
-            self.model_changed.emit()
-        if self._load_user:
-            self.model_error.emit(message)
 
     # -- series ----------------------------------------------------------------------------
 
@@ -231,11 +137,7 @@ class AIController(CamMixin, QtCore.QObject):
         self.reader = reader
         # The headers now; the images' evidence arrives from the scoring job, before any
         # score (decoding slices here would delay the first image on screen).
-        self._set_scope(series_scope(reader.series))
-        self.slice_probabilities = np.full(
-            (reader.series.n_slices, len(LABELS)), np.nan, np.float32
-        )
-        self._shown = None
+        self.scores = SeriesScoring(self.predictor, reader.series, series_scope(reader.series))
         self._focus = index
         self._schedule_emit()
         if score:
@@ -243,42 +145,29 @@ class AIController(CamMixin, QtCore.QObject):
 
     def close_series(self) -> None:
         """Drop the series: cancel its work; whatever it still reports is dropped."""
-        self._cancel_scoring()
-        self._cam_rid = self._next_id()  # a CAM in flight is now stale
-        self._cam_running = self._cam_wanted = None
-        self._cams.clear()
-        self.reader = None
+        self._cancel_work()
+        self._cam_wanted = None
+        self.reader = self.scores = None
         self.scoring_error = ""
-        self.scope = Scope(True)
-        self._only_loaded = False
-        self._want_scoring = False
-        self.scoring_done = False
-        self.n_from_cache = 0
-        self.slice_probabilities = np.zeros((0, len(LABELS)), dtype=np.float32)
-        self._shown = None
+        self._only_loaded = self._want_scoring = self.scoring_done = False
         self._schedule_emit()
 
     def score(self) -> None:
         """Score the open series (loads the model first if needed)."""
-        if self.reader is None or self.disabled:
+        if self.reader is None or self.model.disabled:
             return
         self._want_scoring = True
         if self.predictor is None:
             self.ensure_model()
-            return
-        if self._scoring is None and not self.scoring_done:
+        elif self._job is None and not self.scoring_done:
             self._start_scoring()
 
     def _restart_series(self) -> None:
         """Another model: forget the old model's results and CAMs, score again."""
-        self._cancel_scoring()
-        self._cams.clear()
-        self._cam_rid = self._next_id()
-        self._cam_running = None
-        self.slice_probabilities[:] = np.nan
-        self._shown = None
+        self._cancel_work()
+        assert self.reader is not None and self.scores is not None
+        self.scores = SeriesScoring(self.predictor, self.reader.series, self.scores.scope)
         self.scoring_done = False
-        self.n_from_cache = 0
         self._schedule_emit()
         if self._want_scoring:
             self._start_scoring()
@@ -288,146 +177,186 @@ class AIController(CamMixin, QtCore.QObject):
     def only_loaded_slices(self) -> None:
         """Score only slices already decoded (the user cancelled loading the rest)."""
         self._only_loaded = True
-        if self._scoring is not None:
+        if self._job is not None:
             self._start_scoring()
 
     def focus(self, index: int) -> None:
         """The user moved to slice ``index``: score it (and its neighbours) next."""
         self._focus = index
-        if self._scoring is not None:
-            self._scoring.reprioritise(index)
+        if self._job is not None:
+            self._job.reprioritise(index)
 
     def _start_scoring(self) -> None:
         from ichviewer.ai.cache import ResultCache
-        from ichviewer.ai.jobs import ScoringJob
 
-        assert self.predictor is not None and self.reader is not None
-        self._cancel_scoring()
+        assert self.predictor is not None and self.reader is not None and self.scores
+        self._stop_scoring()
         reader = self.reader
-        uids = [ref.sop_instance_uid for ref in reader.series.slices]
-        todo = [
-            i
-            for i in range(len(uids))
-            if np.isnan(self.slice_probabilities[i]).any()
-            and (reader.loaded[i] or not self._only_loaded)
-        ]
-        order = sorted(todo, key=lambda i: (abs(i - self._focus), i < self._focus))
-        self._scoring = ScoringJob(
-            self.predictor, reader, uids, order=order, cache=ResultCache(self.predictor.sha256)
+        allowed = reader.loaded if self._only_loaded else None
+        order = self.scores.todo(self._focus, allowed)
+        self._job = self.scores.job(reader, order, ResultCache(self.predictor.sha256))
+        self.runner.submit(
+            "score",
+            score_job,
+            self._job,
+            reader,
+            self._only_loaded,
+            on_progress=self._on_scoring_report,
+            on_returned=self._on_scoring_returned,
+            on_errored=self._on_scoring_errored,
         )
-        self._scoring_rid = rid = self._next_id()
-        job = Job(rid, score_job, self._scoring, reader, self._only_loaded)
-        s = job.signals
-        s.progressed.connect(self._on_scoring_report)
-        s.returned.connect(self._on_scoring_returned)
-        s.errored.connect(self._on_scoring_errored)
-        s.finished.connect(self._on_finished)
-        self._jobs[rid] = job
-        self._pool.start(job.run)
         self._schedule_emit()
+        if self._cam_wanted is not None:
+            self.request_cam(self._cam_wanted)
 
-    def _cancel_scoring(self) -> None:
-        if self._scoring is not None:
-            self._scoring.cancel()
-        job = self._jobs.get(self._scoring_rid)
-        if job is not None:
-            job.cancel_event.set()
-        self._scoring = None
-        self._scoring_rid = self._next_id()
+    def _stop_scoring(self) -> None:
+        if self._job is not None:
+            self._job.cancel()
+        self._job = None
+        self.runner.cancel("score")
+        if self._cam_in_job:
+            self._cam_pending, self._cam_in_job = None, False
 
-    def _set_scope(self, scope: Scope) -> None:
-        self.scope = scope
-        if not scope.in_scope:
-            logger.info("series out of the model's scope: %s", scope.reason)
+    def _cancel_work(self) -> None:
+        """Stop the scoring job and the CAM in flight; forget the CAMs."""
+        self._stop_scoring()
+        self.runner.cancel("cam")
+        self._cams.clear()
+        self._cam_pending = None
 
-    def _on_scoring_report(self, rid: int, p: SliceScored | Scope) -> None:
+    def _on_scoring_report(self, p: SliceScored | Scope) -> None:
         """The scoring job reports the series' scope first, then one slice at a time."""
-        if not isinstance(p, Scope):
-            self._on_scored(rid, p)
-        elif rid == self._scoring_rid and self.reader is not None:
-            self._set_scope(p)
-            self._schedule_emit()
-
-    def _on_scored(self, rid: int, p: SliceScored) -> None:
-        if rid != self._scoring_rid or self.reader is None:
-            self.stale_dropped += 1
+        if self.scores is None:
             return
-        self.slice_probabilities[p.index] = p.probabilities
-        self._shown = None
-        self.n_from_cache += int(p.from_cache)
+        if isinstance(p, Scope):
+            self.scores.set_scope(p)
+            if not p.in_scope:
+                logger.info("series out of the model's scope: %s", p.reason)
+        else:
+            self.scores.add(p.index, p.result)
+            if p.result.cams is not None:
+                self._store_cam(p.index, p.result)
+            self.slice_scored.emit(p.index)
         self._schedule_emit()
 
-    def _on_scoring_returned(self, rid: int, done: ScoringDone) -> None:
-        if rid != self._scoring_rid:
-            return
-        self._scoring = None
+    def _on_scoring_returned(self, done: ScoringDone) -> None:
+        self._stop_scoring()
         self.scoring_done = True
         for i, why in done.failed.items():
             logger.warning("slice %d was not scored: %s", i, why)
         self.flush()
         self.scoring_finished.emit()
+        if self._cam_wanted is not None:
+            self.request_cam(self._cam_wanted)  # a CAM the job did not deliver
 
-    def _on_scoring_errored(self, rid: int, err: JobError) -> None:
-        if rid != self._scoring_rid:
-            return
-        self._scoring = None
+    def _on_scoring_errored(self, err: JobError) -> None:
+        self._stop_scoring()
         self.scoring_error = err.message
         self.flush()
         self.scoring_failed.emit(err.message)
 
+    # -- CAMs ------------------------------------------------------------------------------
+
+    def cam(self, index: int) -> SliceResult | None:
+        """The slice's result with CAMs, if computed recently."""
+        res = self._cams.get(index)
+        if res is not None:
+            self._cams.move_to_end(index)
+        return res
+
+    def request_cam(self, index: int) -> None:
+        """Compute the CAMs of slice ``index`` (the one on screen): by the scoring job with
+        its scores when it has not scored it yet, else on its own; one at a time, the
+        latest request wins."""
+        self._cam_wanted = index
+        if index in self._cams or self.predictor is None or self.reader is None:
+            return
+        if self._cam_pending is not None:
+            return
+        self._cam_pending = index
+        self._cam_in_job = self._job is not None and self._job.cam_next(index)
+        if self._cam_in_job:
+            return
+        self.runner.submit(
+            "cam",
+            cam_job,
+            self.predictor,
+            self.reader,
+            index,
+            on_returned=lambda done: self._store_cam(done.index, done.result),
+            on_errored=self._on_cam_errored,
+        )
+
+    def _store_cam(self, index: int, result: SliceResult) -> None:
+        self._cams[index] = result
+        while len(self._cams) > CAM_LRU_SIZE:
+            self._cams.popitem(last=False)
+        if self._cam_pending == index:
+            self._cam_pending, self._cam_in_job = None, False
+        self.cam_ready.emit(index)
+        if self._cam_wanted is not None and self._cam_wanted not in self._cams:
+            self.request_cam(self._cam_wanted)
+
+    def _on_cam_errored(self, err: JobError) -> None:
+        self._cam_pending = None
+        self.scoring_failed.emit(f"heatmap: {err.message}")
+
+    # -- what the widgets read -------------------------------------------------------------
+
     @property
-    def scoring(self) -> bool:
-        return self._scoring is not None
+    def scope(self) -> Scope:
+        """Is the open series a (non-contrast) head CT? Out of scope: nothing is flagged."""
+        return self.scores.scope if self.scores is not None else Scope(True)
+
+    @property
+    def thresholds(self) -> np.ndarray:
+        """The operating thresholds every flag on screen uses (+inf: nothing fires)."""
+        if self.scores is not None and self.predictor is not None:
+            return self.scores.thresholds
+        if self.info is None:
+            return np.full(len(LABELS), np.inf, dtype=np.float32)
+        return np.asarray(self.info.thresholds, dtype=np.float32)
 
     @property
     def probabilities(self) -> np.ndarray:
-        """(N, 6) float32 of the open series as shown and flagged (NaN rows: not scored):
-        the model's series-context stage over :attr:`slice_probabilities`, or those as they
-        are for a model without one."""
-        if self._shown is None:
-            raw = self.slice_probabilities
-            if self.predictor is None or self.reader is None or not len(raw):
-                self._shown = raw.copy()
-            else:
-                pos = self.reader.series.positions_mm
-                self._shown = self.predictor.in_series(raw, pos)
-        return self._shown
+        """(N, 6) float32 of the open series as shown and flagged (NaN rows: not scored)."""
+        if self.scores is None:
+            return np.zeros((0, len(LABELS)), dtype=np.float32)
+        return self.scores.shown
+
+    @property
+    def slice_probabilities(self) -> np.ndarray:
+        """(N, 6) float32: the network's, slice by slice, as scored (and cached)."""
+        if self.scores is None:
+            return np.zeros((0, len(LABELS)), dtype=np.float32)
+        return self.scores.raw
+
+    def probabilities_at(self, index: int) -> np.ndarray | None:
+        """float32[6] of slice ``index`` as shown, or None when not scored (yet)."""
+        return None if self.scores is None else self.scores.shown_at(index)
 
     @property
     def n_scored(self) -> int:
-        return int((~np.isnan(self.slice_probabilities).any(axis=1)).sum())
+        return 0 if self.scores is None else self.scores.n_scored
 
-    def slice_probabilities_at(self, index: int) -> np.ndarray | None:
-        """The network's float32[6] for slice ``index`` alone, or None when not scored."""
-        if not 0 <= index < len(self.slice_probabilities):
-            return None
-        p = self.slice_probabilities[index]
-        return None if np.isnan(p).any() else p.copy()
+    @property
+    def n_from_cache(self) -> int:
+        return 0 if self.scores is None else self.scores.n_from_cache
 
-    def context_pending(self, index: int) -> bool:
-        """True while a slice within the series-context reach of ``index`` is unscored (its
-        shown probability may still move)."""
-        if self.info is None or not self.info.context_mm or self.reader is None:
+    @property
+    def scoring(self) -> bool:
+        return self._job is not None
+
+    def ready_for_screenshot(self, index: int, want_cam: bool) -> bool:
+        """What a screenshot should show is there: the slice's scores (and CAM), the whole
+        study scored, or no model to wait for."""
+        if self.reader is None or self.state in ("missing", "error", "off"):
+            return True
+        if not self.ready or self.probabilities_at(index) is None or self.scoring:
             return False
-        reach = max(self.info.context_mm)
-        pos = np.asarray(self.reader.series.positions_mm, dtype=np.float64)
-        if not 0 <= index < len(pos):
-            return False
-        near = np.abs(pos - pos[index]) <= reach + 1e-6
-        return bool(np.isnan(self.slice_probabilities[near]).any())
-
-    def probabilities_at(self, index: int) -> np.ndarray | None:
-        """float32[6] of slice ``index``, or None when not scored (yet)."""
-        if not 0 <= index < len(self.probabilities):
-            return None
-        p = self.probabilities[index]
-        return None if np.isnan(p).any() else p.copy()
+        return not want_cam or self.cam(index) is not None
 
     # -- plumbing --------------------------------------------------------------------------
-
-    def _next_id(self) -> int:
-        self._last_id += 1
-        return self._last_id
 
     def _schedule_emit(self) -> None:
         if not self._emit_timer.isActive():
@@ -436,14 +365,8 @@ class AIController(CamMixin, QtCore.QObject):
     def flush(self) -> None:
         """Tell the widgets about new scores now (instead of at the next timer tick)."""
         self._emit_timer.stop()
-        total = len(self.slice_probabilities)
         self.scores_changed.emit()
-        self.progress_changed.emit(self.n_scored, total)
-
-    def _on_finished(self, rid: int) -> None:
-        job = self._jobs.pop(rid, None)
-        if job is not None:
-            self._retired.append(job)  # its thread may still be returning from an emit
+        self.progress_changed.emit(self.n_scored, len(self.slice_probabilities))
 
     def describe(self) -> dict[str, Any]:
         """State for tests and the status bar."""
@@ -458,9 +381,7 @@ class AIController(CamMixin, QtCore.QObject):
     def shutdown(self, timeout_ms: int = 5000) -> None:
         """Cancel scoring and CAMs and wait for their threads (window closing)."""
         self._emit_timer.stop()
-        self._cancel_scoring()
-        for rid, job in self._jobs.items():
-            if rid != self._load_rid:
-                job.cancel_event.set()
-        self._cam_rid = self._next_id()
-        self._pool.waitForDone(timeout_ms)
+        if self._job is not None:
+            self._job.cancel()
+        self.runner.shutdown(timeout_ms)
+        self.model.runner.cancel()

@@ -1,6 +1,7 @@
 """Background AI work of the viewer: load a checkpoint, score a series, compute a CAM, score
-one study of a worklist. Plain functions run by :class:`ichviewer.ui.workers.Job` on worker
-threads; they take plain data, report dataclasses and never touch widgets.
+one study of a worklist. Plain functions run by :class:`ichviewer.ui.runner.RequestRunner`
+on worker threads; they call :mod:`ichviewer.ai.engine`, report dataclasses and never touch
+widgets.
 
 torch is imported only inside these functions (through ichviewer.ai), so importing this
 module keeps the window's start fast.
@@ -8,15 +9,13 @@ module keeps the window's start fast.
 
 from __future__ import annotations
 
-import collections
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from ichviewer.ai.engine import LoadedModel, load_model
 from ichviewer.core.labels import LABELS
 from ichviewer.errors import CancelledError, IchViewerError, SeriesError
 
@@ -31,79 +30,6 @@ logger = logging.getLogger("ichviewer.ui")
 
 Report = Any  # Callable[[object], None]
 
-#: Predictors kept per process (the bundled one and a user's): a second window, or the
-#: same file opened again, does not pay the 1-5 s load.
-MAX_PREDICTORS = 3
-_predictors: collections.OrderedDict[tuple, Predictor] = collections.OrderedDict()
-_predictors_lock = threading.Lock()
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """What the window shows about the model that made a probability."""
-
-    name: str
-    sha256: str
-    path: str
-    synthetic: bool
-    thresholds: tuple[float, ...]
-    card: dict[str, Any] = field(default_factory=dict, compare=False)
-    arch: str = ""
-    runtime: dict[str, Any] = field(default_factory=dict, compare=False)
-    threshold_source: str = "checkpoint"
-    #: distances (mm) of the series-context stage; () when the model scores slices alone
-    context_mm: tuple[float, ...] = ()
-    #: the study-level threshold on a study's largest P(any)
-    study_threshold: float = 0.5
-
-    @classmethod
-    def from_predictor(cls, p: Predictor) -> ModelInfo:
-        ck = p.checkpoint
-        return cls(
-            name=p.name,
-            sha256=p.sha256,
-            path=str(ck.path or ""),
-            synthetic=ck.synthetic,
-            thresholds=tuple(float(t) for t in p.thresholds),
-            card=dict(ck.card),
-            arch=ck.arch,
-            runtime=p.describe(),
-            threshold_source=ck.threshold_source,
-            context_mm=() if ck.context is None else tuple(ck.context.distances_mm),
-            study_threshold=p.study_threshold,
-        )
-
-    @property
-    def short_sha(self) -> str:
-        return self.sha256[:8]
-
-    def footer(self) -> str:
-        """e.g. 'ichviewer-densenet (sha 1a2b3c4d) — synthetic-phantom model, not for
-        diagnostic use'."""
-        kind = "synthetic-phantom model, " if self.synthetic else ""
-        return f"{self.name} (sha {self.short_sha}) — {kind}not for diagnostic use"
-
-    def as_dict(self) -> dict[str, Any]:
-        """The ``model`` block of an export."""
-        card = self.card
-        return {
-            "name": self.name,
-            "sha256": self.sha256,
-            "path": self.path,
-            "arch": self.arch,
-            "version": card.get("version"),
-            "date": card.get("date"),
-            "training_data": card.get("training_data"),
-            "intended_use": card.get("intended_use"),
-            "synthetic": self.synthetic,
-        }
-
-
-@dataclass(frozen=True)
-class ModelLoaded:
-    predictor: Predictor
-    info: ModelInfo
-
 
 @dataclass(frozen=True)
 class ModelFailed:
@@ -115,9 +41,11 @@ class ModelFailed:
 
 @dataclass(frozen=True)
 class SliceScored:
+    """One slice scored (or read from the cache); ``result.cams`` is set for the slice on
+    screen when its heatmap is wanted (the same forward pass)."""
+
     index: int
-    probabilities: np.ndarray
-    from_cache: bool
+    result: SliceResult
 
 
 @dataclass(frozen=True)
@@ -147,48 +75,15 @@ class StudyScore:
     scope_reason: str = ""
 
 
-def _model_key(path: Path) -> tuple:
-    st = path.stat()
-    return (str(path.resolve()), st.st_mtime_ns, st.st_size)
-
-
-def predictor_for(path: str | Path, site: SiteConfig | None = None) -> Predictor:
-    """A Predictor of the checkpoint at ``path`` with the site policy ``site`` (read from
-    the site file when not given) applied, shared in this process while the file is
-    unchanged (a replaced file is loaded afresh). Raises ModelLoadError for a bad file."""
-    from ichviewer.ai.predictor import Predictor
-    from ichviewer.ai.site import load_site_checkpoint
-    from ichviewer.errors import ModelLoadError
-
-    path = Path(path)
-    try:
-        key = _model_key(path)
-    except OSError as exc:
-        raise ModelLoadError(
-            f"{path}: cannot read the checkpoint ({exc.strerror or exc})"
-        ) from None
-    # One lock for all loads: two windows asking for the same file load it once.
-    with _predictors_lock:
-        p = _predictors.get(key)
-        if p is None:
-            p = Predictor(load_site_checkpoint(path, site))
-            _predictors[key] = p
-            while len(_predictors) > MAX_PREDICTORS:
-                _predictors.popitem(last=False)
-        _predictors.move_to_end(key)
-        return p
-
-
 def load_model_job(
     path: str, site: SiteConfig, report: Report, cancel: threading.Event
-) -> ModelLoaded | ModelFailed:
+) -> LoadedModel | ModelFailed:
     """Load and validate a checkpoint under the window's site policy; a refused file comes
     back as ModelFailed whose message names the file and what is wrong."""
     try:
-        p = predictor_for(path, site)
+        return load_model(path, site)
     except IchViewerError as exc:
         return ModelFailed(str(path), str(exc))
-    return ModelLoaded(p, ModelInfo.from_predictor(p))
 
 
 def score_job(
@@ -198,16 +93,18 @@ def score_job(
     report: Report,
     cancel: threading.Event,
 ) -> ScoringDone:
-    """Run a ScoringJob (the controller reprioritises and cancels it directly), reporting
-    first the series' scope from its images (a few slices are decoded for it: here, off the
-    UI thread, before any slice is scored; none once the user cancelled loading), then
-    each slice as it is scored or read from the cache."""
+    """Run a ScoringJob of the engine (the controller reprioritises and cancels it directly),
+    reporting first the series' scope from its images (a few slices are decoded for it:
+    here, off the UI thread, before any slice is scored; none once the user cancelled
+    loading), then each slice as it is scored or read from the cache."""
     from ichviewer.io.scope import series_scope
 
     report(series_scope(reader.series, reader, loaded_only=loaded_only, cancel=cancel))
 
     def on_result(i: int, res: SliceResult) -> None:
-        report(SliceScored(i, np.asarray(res.probabilities, dtype=np.float32), res.from_cache))
+        if cancel.is_set():
+            job.cancel()
+        report(SliceScored(i, res))
 
     results = job.run(on_result=on_result)
     return ScoringDone(len(results), dict(job.failed))
@@ -216,7 +113,7 @@ def score_job(
 def cam_job(
     predictor: Predictor, reader: SeriesReader, index: int, report: Report, cancel: threading.Event
 ) -> CamDone:
-    """Probabilities and CAMs of one slice (the one on screen)."""
+    """Probabilities and CAMs of one slice already scored (the one on screen)."""
     hu = reader.slice(index)
     if cancel.is_set():
         raise CancelledError("CAM no longer wanted")
@@ -226,8 +123,8 @@ def cam_job(
 def study_job(
     path: str, predictor: Predictor, report: Report, cancel: threading.Event
 ) -> StudyScore:
-    """Scan one worklist entry (a folder or zip), score its main series with the result
-    cache, and summarise: highest P(any) and number of flagged slices."""
+    """Scan one worklist entry (a folder or zip), score its main series with the engine
+    and the result cache, and summarise: study P(any) and number of flagged slices."""
     from ichviewer.ai.cache import ResultCache
     from ichviewer.ai.engine import score_series
     from ichviewer.io import scan

@@ -9,8 +9,8 @@ from typing import Any
 
 from PySide6 import QtCore, QtWidgets
 
+from ichviewer.ai.engine import ModelInfo
 from ichviewer.core.labels import LABELS
-from ichviewer.ui.ai_worker import ModelInfo
 
 _METRIC_COLUMNS = (
     ("auc", "ROC AUC"),

@@ -2,8 +2,9 @@
 
 Workers take plain data (paths, a SeriesInfo), report progress as dataclasses and return
 dataclasses; they never touch widgets. Every job carries the request id it was started
-for, so the receiver can drop results of a request that has since been replaced. Signal
-names follow superqt: started, progressed, returned, errored, finished.
+for, so :class:`ichviewer.ui.runner.RequestRunner` can drop results of a request that has
+since been replaced. Signal names follow superqt: started, progressed, returned, errored,
+finished.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from PySide6 import QtCore
 
+from ichviewer.core.rules import outward_order
 from ichviewer.errors import CancelledError
 from ichviewer.io import ScanResult, SeriesInfo, SeriesReader, scan
 
@@ -65,20 +67,6 @@ class JobError:
     details: str
 
 
-def spiral_order(n: int, start: int) -> list[int]:
-    """Slice indices from ``start`` outwards (start, start+1, start-1, ...): what the user
-    looks at is decoded first, then its neighbours."""
-    if n <= 0:
-        return []
-    start = min(max(start, 0), n - 1)
-    out = [start]
-    for d in range(1, n):
-        for i in (start + d, start - d):
-            if 0 <= i < n:
-                out.append(i)
-    return out
-
-
 def scan_job(paths: list[str], report: Report, cancel: threading.Event) -> ScanDone:
     """Headers of every file under ``paths``."""
     result = scan(paths, progress=lambda d, t: report(ScanProgress(d, t)), cancel=cancel)
@@ -88,7 +76,7 @@ def scan_job(paths: list[str], report: Report, cancel: threading.Event) -> ScanD
 def load_job(series: SeriesInfo, start: int, report: Report, cancel: threading.Event) -> SeriesDone:
     """Decode a series, the slice at ``start`` first, reporting each slice as it lands."""
     reader = SeriesReader(series)
-    order = spiral_order(series.n_slices, start)
+    order = outward_order(start, series.n_slices)
     report(SeriesOpened(reader, order))
     n = series.n_slices
     reader.load_all(

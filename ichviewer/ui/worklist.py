@@ -15,7 +15,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from ichviewer.ui.ai_style import FLAG_COLOUR, Footer, fmt_p
 from ichviewer.ui.ai_worker import StudyScore, study_job
-from ichviewer.ui.workers import Job, JobError
+from ichviewer.ui.runner import RequestRunner
+from ichviewer.ui.workers import JobError
 
 if TYPE_CHECKING:
     from ichviewer.ui.ai_controller import AIController
@@ -92,13 +93,8 @@ class WorklistPanel(QtWidgets.QWidget):
         lay.addWidget(self.table, 1)
         self.footer = Footer(self)
         lay.addWidget(self.footer)
-        self._pool = QtCore.QThreadPool(self)
-        self._pool.setMaxThreadCount(1)  # one study at a time
+        self.runner = RequestRunner(self, max_threads=1)  # one study at a time
         self._queue: collections.deque[str] = collections.deque()
-        self._jobs: dict[int, Job] = {}
-        self._retired: collections.deque[Job] = collections.deque(maxlen=8)
-        self._current = 0
-        self._last_id = 0
         self._running: str | None = None
         controller.model_changed.connect(self._on_model_changed)
         self._model_sha: str | None = None
@@ -174,25 +170,22 @@ class WorklistPanel(QtWidgets.QWidget):
         path = self._queue.popleft()
         self._running = path
         self._set_status(path, "scoring")
-        self._last_id += 1
-        self._current = rid = self._last_id
-        job = Job(rid, study_job, path, self.ai.predictor)
-        s = job.signals
-        s.progressed.connect(self._on_progress)
-        s.returned.connect(self._on_returned)
-        s.errored.connect(self._on_errored)
-        s.cancelled.connect(self._on_done)
-        s.finished.connect(self._on_finished)
-        self._jobs[rid] = job
-        self._pool.start(job.run)
+        self.runner.submit(
+            "study",
+            study_job,
+            path,
+            self.ai.predictor,
+            on_progress=self._on_progress,
+            on_returned=self._on_returned,
+            on_errored=self._on_errored,
+            on_cancelled=self._on_done,
+        )
 
-    def _on_progress(self, rid: int, p: tuple[int, int]) -> None:
-        if rid == self._current and self._running:
+    def _on_progress(self, p: tuple[int, int]) -> None:
+        if self._running:
             self._set_status(self._running, "scoring", f"{p[0]}/{p[1]}")
 
-    def _on_returned(self, rid: int, s: StudyScore) -> None:
-        if rid != self._current:
-            return
+    def _on_returned(self, s: StudyScore) -> None:
         r = self.row_of(s.path)
         self.table.setSortingEnabled(False)
         self.table.item(r, COL_SERIES).setText(s.description)
@@ -216,24 +209,18 @@ class WorklistPanel(QtWidgets.QWidget):
             self._set_status(s.path, "out of scope", s.scope_reason)
         self.table.setSortingEnabled(True)
         self.table.resizeColumnsToContents()
-        self._on_done(rid)
+        self._on_done()
         self.study_scored.emit(s.path)
 
-    def _on_errored(self, rid: int, err: JobError) -> None:
-        if rid != self._current or self._running is None:
+    def _on_errored(self, err: JobError) -> None:
+        if self._running is None:
             return
         self._set_status(self._running, "error", err.message)
-        self._on_done(rid)
+        self._on_done()
 
-    def _on_done(self, rid: int) -> None:
-        if rid == self._current:
-            self._running = None
-            self._start_next()
-
-    def _on_finished(self, rid: int) -> None:
-        job = self._jobs.pop(rid, None)
-        if job is not None:
-            self._retired.append(job)
+    def _on_done(self) -> None:
+        self._running = None
+        self._start_next()
 
     def _on_model_changed(self) -> None:
         sha = self.ai.info.sha256 if self.ai.info is not None else None
@@ -260,18 +247,14 @@ class WorklistPanel(QtWidgets.QWidget):
     def stop(self) -> None:
         """Cancel the study being scored and empty the queue."""
         self._queue.clear()
-        job = self._jobs.get(self._current)
-        if job is not None:
-            job.cancel_event.set()
-        self._last_id += 1
-        self._current = self._last_id
+        self.runner.cancel("study")
         if self._running is not None:
             self._set_status(self._running, "queued")
         self._running = None
 
     def shutdown(self, timeout_ms: int = 5000) -> None:
         self.stop()
-        self._pool.waitForDone(timeout_ms)
+        self.runner.shutdown(timeout_ms)
 
     def _on_double_clicked(self, row: int, _col: int) -> None:
         self.open_requested.emit(self.table.item(row, 0).data(_PATH))

@@ -137,11 +137,11 @@ def ai_window(make_window, tiny_ckpt: Path):  # noqa: ANN001, ANN201
 
 def engine_probabilities(ckpt: Path, study: Path) -> np.ndarray:
     """What the engine says about every slice of ``study`` (the reference for the panels)."""
+    from ichviewer.ai.engine import load_predictor
     from ichviewer.io import SeriesReader, scan
-    from ichviewer.ui.ai_worker import predictor_for
 
     volume = SeriesReader(scan([study]).best_series()).load_all()
-    return np.stack([r.probabilities for r in predictor_for(ckpt).predict(list(volume))])
+    return np.stack([r.probabilities for r in load_predictor(ckpt).predict(list(volume))])
 
 
 def open_scored(qtbot, win, paths: list, timeout: int = 20_000, **kw) -> None:  # noqa: ANN001

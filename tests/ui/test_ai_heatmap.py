@@ -53,7 +53,7 @@ def test_overlay_colours_only_where_the_map_is_high(qtbot, win) -> None:  # noqa
     assert win.heatmap_controls.check.isChecked()
     wait_cam(qtbot, win)
     after = render_composite(win.image_view)
-    label = win.heatmap_label()
+    label = win.heatmap.label()
     p = win.ai.probabilities_at(5)
     assert label == LABELS[int(np.argmax(p))]  # Auto: the most probable label of this slice
     cam = normalise_map(win.ai.cam(5).cams[LABELS.index(label)])
@@ -74,7 +74,7 @@ def test_label_opacity_and_alignment(qtbot, win) -> None:  # noqa: ANN001
     res = win.ai.cam(5)
     hc = win.heatmap_controls
     win.set_heatmap_label("epidural")
-    assert win.heatmap_label() == "epidural"
+    assert win.heatmap.label() == "epidural"
     expected = overlay_for(
         res.cams[0], colormap=hc.colormap, opacity=hc.opacity.value() / 100, below_threshold=False
     )
@@ -115,7 +115,7 @@ def test_scrolling_shows_each_slices_own_map(qtbot, win) -> None:  # noqa: ANN00
 def test_export_view_png_has_a_legend_strip(qtbot, win, tmp_path) -> None:  # noqa: ANN001
     win.set_heatmap(True)
     wait_cam(qtbot, win)
-    out = win.export_view_png(tmp_path / "view.png")
+    out = win.exports.export_view_png(tmp_path / "view.png")
     img = QtGui.QImage(str(out))
     view = win.image_view
     assert img.width() == view.width() and img.height() > view.height() + 60
@@ -127,7 +127,7 @@ def test_export_view_png_has_a_legend_strip(qtbot, win, tmp_path) -> None:  # no
     assert any(c.red() > 200 and 140 < c.green() < 200 and c.blue() < 60 for c in strip), (
         "no amber 'NOT FOR DIAGNOSTIC USE' line"
     )
-    lines = [t for t, _ in win.legend_lines()]
+    lines = [t for t, _ in win.exports.legend_lines()]
     assert lines[-1] == "NOT FOR DIAGNOSTIC USE"
     assert any(win.ai.info.sha256[:8] in t for t in lines)
     assert any(t.startswith("Heatmap: ") for t in lines)

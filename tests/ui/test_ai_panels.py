@@ -75,7 +75,7 @@ def test_series_context_is_what_the_reader_sees(qtbot, make_window, ai_study, tm
         assert "±10 mm" in status and "series context" in status
         assert f"this slice alone: any {fmt_p(alone[i, -1])}" in status
     # the second-read list and the profile follow the revised probabilities
-    flagged = {f.index for f in win._flagged}
+    flagged = {f.index for f in win.flagged}
     assert flagged == set(np.flatnonzero((win.ai.probabilities >= thresholds).any(axis=1)))
     _, y = win.profile.curves["any"].getData()
     np.testing.assert_allclose(y, win.ai.probabilities[:, -1], atol=1e-6)
@@ -83,13 +83,18 @@ def test_series_context_is_what_the_reader_sees(qtbot, make_window, ai_study, tm
 
     assert "±5 mm and ±10 mm away" in model_summary_html(win.ai.info)
     # while a slice within 10 mm is unscored, the panel says its value may still move
-    win.ai.slice_probabilities[6] = np.nan
-    win.ai._shown = None
+    from ichviewer.ai.engine import SeriesScoring
+    from ichviewer.ai.results import SliceResult
+
+    partial = SeriesScoring(win.ai.predictor, win.reader.series, win.ai.scope)
+    for i in range(win.n_slices):
+        if i != 6:
+            partial.add(i, SliceResult(alone[i]))
+    win.ai.scores = partial  # as if slice 6 were still being scored
+    win.ai.flush()
     win.set_slice(4)
-    win._update_probability_panel()
     assert "neighbours still being scored" in panel.status.text()
     win.set_slice(1)
-    win._update_probability_panel()
     assert "neighbours still being scored" not in panel.status.text()
 
 
@@ -143,7 +148,9 @@ def test_opening_another_study_drops_the_old_scores(
         win.open_paths([str(ai_study)])
     win.open_paths([str(other)])  # while the first is being scored
     wait_scored(qtbot, win)
-    qtbot.wait(100)  # anything the first study still had in flight arrives and is dropped
+    # anything the first study still had in flight arrives and is dropped
+    assert win.ai.runner.wait_until_idle() and win.loader.runner.wait_until_idle()
+    win.ai.flush()
     assert win.ai.probabilities.shape == (5, 6)
     np.testing.assert_allclose(
         win.ai.probabilities, engine_probabilities(tiny_ckpt, other), atol=2e-3
@@ -157,8 +164,8 @@ def test_automatic_scoring_can_be_turned_off(qtbot, ai_window, ai_study) -> None
     assert not win.actions_.all["autoscore"].isChecked()
     with qtbot.waitSignal(win.loader.idle, timeout=10_000):
         win.open_paths([str(ai_study)])
-    qtbot.wait(200)
-    assert win.ai.n_scored == 0
+    assert win.ai.runner.wait_until_idle()
+    assert win.ai.n_scored == 0 and not win.ai.scoring
     assert "Not scored yet" in win.probability_panel.status.text()
     assert win.probability_panel.value_text("any") == "–"
     qtbot.keyClick(win, Qt.Key.Key_I, Qt.KeyboardModifier.ControlModifier)  # AI > Score
@@ -191,7 +198,7 @@ def test_model_panel_and_about_describe_the_model(qtbot, ai_window, ai_study, ti
 
     win = ai_window()
     open_scored(qtbot, win, [ai_study])
-    dlg = win.show_model_panel()
+    dlg = win.model.show_model_panel()
     text = dlg.findChild(QtWidgets.QTextBrowser, "model_text").toPlainText()
     for expected in (win.ai.info.sha256, "tiny-ui", "synthetic phantoms", "not for diagnostic use"):
         assert expected in text
@@ -203,15 +210,14 @@ def test_model_panel_and_about_describe_the_model(qtbot, ai_window, ai_study, ti
     assert Path(win.ai.info.path) == Path(tiny_ckpt)
 
 
-def test_the_slice_on_screen_is_scored_first(qtbot, ai_window, ai_study, monkeypatch) -> None:  # noqa: ANN001
+def test_the_slice_on_screen_is_scored_first(qtbot, ai_window, ai_study) -> None:  # noqa: ANN001
     assert save_settings(ViewerSettings(ai_autoscore=False), settings_path())
     win = ai_window()
     with qtbot.waitSignal(win.loader.idle, timeout=10_000):
         win.open_paths([str(ai_study)], start_slice=6)
     order: list[int] = []
-    real = win.ai._on_scored
-    monkeypatch.setattr(win.ai, "_on_scored", lambda rid, p: (order.append(p.index), real(rid, p)))
-    win.score_study()
+    win.ai.slice_scored.connect(order.append)
+    win.ai_panels.score_study()
     wait_scored(qtbot, win)
     assert order[0] == 6 and sorted(order) == list(range(win.n_slices))
     assert order[1:3] in ([7, 5], [5, 7])  # then its neighbours
@@ -241,7 +247,7 @@ def test_a_chest_ct_is_out_of_scope_in_the_window(qtbot, ai_window) -> None:  # 
     assert panel.status.text().startswith("Out of scope: not a head CT")
     assert panel.rows.isHidden()  # no bars that could read as a result
     assert all(panel.value_text(lb) == "–" for lb in LABELS)
-    assert win._flagged == []  # noqa: SLF001 (the second-read list is empty)
+    assert win.flagged == []  # the second-read list is empty
     assert "Out of the model's scope" in win.triage_panel.summary.text()
     win.set_heatmap(True)
     assert not win.image_view.overlay_item.isVisible()

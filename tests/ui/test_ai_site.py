@@ -29,8 +29,8 @@ def test_site_model_and_thresholds_are_used(
     assert Path(win.ai.info.path) == site_model
     assert win.ai.thresholds[LABELS.index("any")] == 0.0
     # Every slice is now flagged for 'any', and the triage list says so.
-    assert len(win._flagged) == win.n_slices
-    dlg = win.show_model_panel()
+    assert len(win.flagged) == win.n_slices
+    dlg = win.model.show_model_panel()
     text = dlg.findChild(QtWidgets.QTextBrowser, "model_text").toPlainText()
     assert "site config" in text and "any 0.000" in text
     dlg.close()
@@ -47,8 +47,8 @@ def test_site_turns_auto_scoring_off_without_touching_user_settings(
     assert str(site) in action.toolTip()
     with qtbot.waitSignal(win.loader.idle, timeout=10_000):
         win.open_paths([str(ai_study)])
-    qtbot.wait(200)
-    assert win.ai.n_scored == 0  # nothing scored until the reader asks
+    assert win.ai.runner.wait_until_idle()
+    assert win.ai.n_scored == 0 and not win.ai.scoring  # nothing scored until the reader asks
     qtbot.keyClick(win, Qt.Key.Key_I, Qt.KeyboardModifier.ControlModifier)
     wait_scored(qtbot, win)
     assert win.ai.n_scored == win.n_slices

@@ -9,19 +9,19 @@ import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
 
 import ichviewer.io.reader as reader_mod
+from ichviewer.core.rules import outward_order
 from ichviewer.errors import DicomReadError
-from ichviewer.ui.workers import spiral_order
 from tests.ui.conftest import N_SLICES, open_and_wait, write_series
 
 Qt = QtCore.Qt
 
 
-class TestSpiralOrder:
+class TestOutwardOrder:
     def test_starts_at_the_slice_on_screen_and_covers_all(self) -> None:
-        assert spiral_order(5, 2) == [2, 3, 1, 4, 0]
-        assert spiral_order(4, 0) == [0, 1, 2, 3]
-        assert spiral_order(3, 99) == [2, 1, 0]
-        assert spiral_order(0, 0) == []
+        assert outward_order(2, 5) == [2, 3, 1, 4, 0]
+        assert outward_order(0, 4) == [0, 1, 2, 3]
+        assert outward_order(99, 3) == [2, 1, 0]
+        assert outward_order(0, 0) == []
 
 
 def test_first_slice_shows_before_the_rest_has_loaded(
@@ -100,11 +100,11 @@ def test_cancel_stops_the_load_and_keeps_what_arrived(
     assert "cancelled" in win.statusBar().currentMessage()
     assert not win.cancel_button.isVisible()
     reader = win.reader
-    qtbot.wait(300)  # decoders that were mid-slice finish; nothing new is started
+    # the decoder that was mid-slice finishes; nothing new is started
+    assert win.loader.runner.wait_until_idle(5000)
     n = int(reader.loaded.sum())
     assert 1 <= n < N_SLICES
-    qtbot.wait(300)
-    assert int(reader.loaded.sum()) == n
+    assert win.loader.runner.in_flight() == 0 and not win.loader.busy
     qtbot.keyClick(win, Qt.Key.Key_Down)  # still usable
     assert (
         "(loading)" in win.image_view.corners.text("top_right") or reader.loaded[win.current_index]
