@@ -5,21 +5,35 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 
 from ichviewer.core.constants import AIR_HU
 from ichviewer.errors import CancelledError, DicomReadError, SeriesError
-from ichviewer.io.model import FileError, SeriesInfo
-from ichviewer.io.pixels import decode_hu
+from ichviewer.io import decode_pool
+from ichviewer.io.model import FileError, SeriesInfo, SliceRef
+from ichviewer.io.pixels import decode_hu, to_hu
 from ichviewer.io.sources import display_name
 
 logger = logging.getLogger("ichviewer.io")
 
 #: Refuse to allocate a series volume larger than this many voxels (4 GiB of float32).
 MAX_SERIES_VOXELS = 2**30
+
+STRATEGIES = ("auto", "serial", "threads", "processes")
+
+#: Compressed syntaxes whose decoder releases the GIL (threads decode in parallel, no worker
+#: processes needed). Every other compressed syntax goes to worker processes. Measured by
+#: tests/bench/bench_io.py (see README, Performance).
+STRATEGY_BY_SYNTAX: dict[str, str] = {}
+
+#: Slices per task sent to a worker process: few enough that the slices next to the one on
+#: screen land first, enough to amortise the round trip.
+CHUNK = 4
 
 
 def default_workers() -> int:
@@ -66,20 +80,61 @@ class SeriesReader:
     def _decode(self, i: int) -> None:
         ref = self.series.slices[i]
         try:
-            if (ref.rows, ref.columns) != self.volume.shape[1:]:
-                raise DicomReadError(
-                    display_name(ref.source),
-                    f"slice is {ref.rows} x {ref.columns}, series is "
-                    f"{self.volume.shape[1]} x {self.volume.shape[2]}",
-                )
+            self._check_shape(ref)
             decode_hu(ref, out=self.volume[i])
         except DicomReadError as exc:
-            self.volume[i] = AIR_HU
-            self.failed[i] = True
-            with self._errors_lock:
-                self.errors.append(FileError(exc.file, exc.reason))
-            logger.warning("slice %d of series could not be decoded: %s", i, exc.reason)
+            self._record_failure(i, exc.file, exc.reason)
         self.loaded[i] = True
+
+    def _check_shape(self, ref: SliceRef) -> None:
+        if (ref.rows, ref.columns) != self.volume.shape[1:]:
+            raise DicomReadError(
+                display_name(ref.source),
+                f"slice is {ref.rows} x {ref.columns}, series is "
+                f"{self.volume.shape[1]} x {self.volume.shape[2]}",
+            )
+
+    def _record_failure(self, i: int, file: str, reason: str) -> None:
+        self.volume[i] = AIR_HU
+        self.failed[i] = True
+        with self._errors_lock:
+            self.errors.append(FileError(file, reason))
+        logger.warning("slice %d of series could not be decoded: %s", i, reason)
+
+    def _store(self, item: decode_pool.Decoded) -> None:
+        """Keep one slice decoded by a worker process (unless another thread got there first)."""
+        i, stored, file, reason = item
+        with self._locks[i]:
+            if self.loaded[i]:
+                return
+            if stored is None:
+                self._record_failure(i, file, reason)
+            else:
+                ref = self.series.slices[i]
+                to_hu(
+                    stored,
+                    ref.slope,
+                    ref.intercept,
+                    bits_stored=ref.bits_stored,
+                    signed=ref.signed,
+                    out=self.volume[i],
+                )
+            self.loaded[i] = True
+
+    def strategy(self, indices: Sequence[int] | None = None) -> str:
+        """How :meth:`load_all` decodes these slices: "serial" (uncompressed: a read and a cast,
+        where any parallelism only adds overhead), "threads" (every slice's decoder releases the
+        GIL) or "processes" (a decoder that holds the GIL is involved)."""
+        idx = range(len(self)) if indices is None else indices
+        syntaxes = {self.series.slices[i].transfer_syntax for i in idx if not self._native(i)}
+        if not syntaxes:
+            return "serial"
+        if all(STRATEGY_BY_SYNTAX.get(ts) == "threads" for ts in syntaxes):
+            return "threads"
+        return "processes"
+
+    def _native(self, i: int) -> bool:
+        return self.series.slices[i].layout is not None
 
     def load_all(
         self,
@@ -88,34 +143,145 @@ class SeriesReader:
         workers: int | None = None,
         on_slice: Callable[[int, int], None] | None = None,
         cancel: threading.Event | None = None,
+        strategy: str = "auto",
     ) -> np.ndarray:
-        """Decode every slice (in ``order``, e.g. the slice on screen first), in parallel.
+        """Decode every slice, streaming: ``order[0]`` (the slice on screen) first, in this
+        thread, before any worker is involved; the rest in ``order``, in parallel.
 
-        ``on_slice(index, n_done)`` is called from worker threads as each slice lands.
+        ``on_slice(index, n_done)`` is called (from this thread, or from decoder threads with
+        the "threads" strategy) as each slice lands, the first one first. ``strategy`` is
+        "auto" (:meth:`strategy`), "serial", "threads" (``workers`` threads) or "processes"
+        (the shared pool of :mod:`ichviewer.io.decode_pool`; falls back to threads when no
+        process can be started). Slices that fail are air, listed in :attr:`errors`.
         """
         todo = [i for i in (order if order is not None else range(len(self))) if not self.loaded[i]]
         done = int(self.loaded.sum())
-        # Uncompressed slices are a read + a cast: threads only add GIL contention. Threads
-        # pay off for compressed syntaxes, whose decoders release the GIL.
-        compressed = any(self.series.slices[i].layout is None for i in todo)
-        nworkers = workers or (default_workers() if compressed else 1)
-        if nworkers <= 1 or len(todo) <= 1:
-            for i in todo:
-                if cancel is not None and cancel.is_set():
-                    raise CancelledError("load cancelled")
+        progress = _Progress(done, on_slice, cancel)
+        if not todo:
+            return self.volume
+        first, rest = todo[0], todo[1:]
+        progress.check()
+        self.slice(first)
+        progress.landed(first)
+        if not rest:
+            return self.volume
+        if strategy == "auto":
+            strategy = self.strategy(rest)
+        if strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+        if strategy == "processes":
+            rest = self._load_processes(rest, progress)
+            strategy = "threads"  # whatever the pool could not do (it could not start)
+        nworkers = workers or default_workers()
+        if strategy == "serial" or nworkers <= 1 or len(rest) <= 1:
+            for i in rest:
+                progress.check()
                 self.slice(i)
-                done += 1
-                if on_slice:
-                    on_slice(i, done)
+                progress.landed(i)
             return self.volume
         with ThreadPoolExecutor(max_workers=nworkers) as pool:
-            futures = {pool.submit(self.slice, i): i for i in todo}
+            futures = {pool.submit(self.slice, i): i for i in rest}
             for fut in as_completed(futures):
                 if cancel is not None and cancel.is_set():
                     pool.shutdown(wait=False, cancel_futures=True)
                     raise CancelledError("load cancelled")
                 fut.result()
-                done += 1
-                if on_slice:
-                    on_slice(futures[fut], done)
+                progress.landed(futures[fut])
         return self.volume
+
+    def _load_processes(self, todo: list[int], progress: _Progress) -> list[int]:
+        """Decode ``todo`` in worker processes; returns the slices left for in-process decoding
+        (all of them when no worker process can be started)."""
+        # Slices the pool cannot help with: uncompressed ones and ones refused by their shape.
+        local = [i for i in todo if self._native(i) or self._shape_mismatch(i)]
+        remote = [i for i in todo if not (self._native(i) or self._shape_mismatch(i))]
+        for i in local:
+            progress.check()
+            self.slice(i)
+            progress.landed(i)
+        try:
+            suspects = self._run_chunks(remote, progress, CHUNK)
+        except decode_pool.PoolBroken as exc:
+            logger.warning("no decoder processes (%s): decoding in threads", exc)
+            return [i for i in remote if not self.loaded[i]]
+        # A worker died (a decoder crash or the OS killing it). Retry the slices it may have
+        # been holding one at a time, so the one that kills a worker is found and refused
+        # while the others still load.
+        for i in suspects:
+            if self.loaded[i]:
+                continue
+            try:
+                if self._run_chunks([i], progress, 1):
+                    ref = self.series.slices[i]
+                    with self._locks[i]:
+                        if not self.loaded[i]:
+                            self._record_failure(
+                                i,
+                                display_name(ref.source),
+                                "the pixel decoder crashed on this file (its worker process died)",
+                            )
+                            self.loaded[i] = True
+                    progress.landed(i)
+            except decode_pool.PoolBroken:
+                return [j for j in suspects if not self.loaded[j]]
+        return []
+
+    def _shape_mismatch(self, i: int) -> bool:
+        ref = self.series.slices[i]
+        return (ref.rows, ref.columns) != self.volume.shape[1:]
+
+    def _run_chunks(self, todo: list[int], progress: _Progress, chunk: int) -> list[int]:
+        """Decode ``todo`` in chunks on the pool, in order (the pool is FIFO), with at most
+        two chunks per worker in flight: decoded slices never pile up in memory, a cancel
+        leaves little queued, and other readers sharing the pool get their turn. Returns the
+        slices not decoded because a worker died (empty when all went well)."""
+        if not todo:
+            return []
+        slices = self.series.slices
+        queue = deque(todo[k : k + chunk] for k in range(0, len(todo), chunk))
+        window = 2 * max(1, decode_pool.pool_workers())
+        running: set[Future] = set()
+        try:
+            while queue or running:
+                while queue and len(running) < window:
+                    running.add(decode_pool.submit([(i, slices[i]) for i in queue.popleft()]))
+                finished, running = wait(running, return_when=FIRST_COMPLETED)
+                if progress.cancelled():
+                    for f in running:
+                        f.cancel()
+                    raise CancelledError("load cancelled")
+                for fut in finished:
+                    for item in fut.result():
+                        self._store(item)
+                        progress.landed(item[0])
+        except BrokenProcessPool:
+            decode_pool.reset()
+            return [i for i in todo if not self.loaded[i]]
+        return []
+
+
+class _Progress:
+    """Counts slices as they land, calls ``on_slice``, and checks for cancellation."""
+
+    def __init__(
+        self,
+        done: int,
+        on_slice: Callable[[int, int], None] | None,
+        cancel: threading.Event | None,
+    ) -> None:
+        self.done, self.on_slice, self.cancel = done, on_slice, cancel
+        self._lock = threading.Lock()
+
+    def cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
+
+    def check(self) -> None:
+        if self.cancelled():
+            raise CancelledError("load cancelled")
+
+    def landed(self, i: int) -> None:
+        with self._lock:
+            self.done += 1
+            done = self.done
+        if self.on_slice:
+            self.on_slice(i, done)
