@@ -139,10 +139,16 @@ def resolve_model_path(
     return Path(user) if user else bundled_model_path()
 
 
-def load_predictor(path: str | Path, site: SiteConfig | None = None) -> Predictor:
+def load_predictor(
+    path: str | Path,
+    site: SiteConfig | None = None,
+    *,
+    device: str = "auto",
+    batch_size: int = 8,
+) -> Predictor:
     """The Predictor of the checkpoint at ``path`` under the site policy ``site`` (read
-    from the site file when not given), shared in this process while the file is unchanged
-    (a replaced file is loaded afresh). Raises ModelLoadError for a bad file."""
+    from the site file when not given) on ``device``, shared in this process while the file
+    is unchanged (a replaced file is loaded afresh). Raises ModelLoadError for a bad file."""
     from ichviewer.ai.predictor import Predictor
     from ichviewer.ai.site import load_site_checkpoint
     from ichviewer.errors import ModelLoadError
@@ -154,11 +160,11 @@ def load_predictor(path: str | Path, site: SiteConfig | None = None) -> Predicto
         raise ModelLoadError(
             f"{path}: cannot read the checkpoint ({exc.strerror or exc})"
         ) from None
-    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size, device, batch_size)
     with _predictors_lock:  # one lock for all loads: two windows load the same file once
         p = _predictors.get(key)
         if p is None:
-            p = Predictor(load_site_checkpoint(path, site))
+            p = Predictor(load_site_checkpoint(path, site), device=device, batch_size=batch_size)
             _predictors[key] = p
             while len(_predictors) > MAX_PREDICTORS:
                 _predictors.popitem(last=False)

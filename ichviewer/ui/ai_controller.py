@@ -129,8 +129,11 @@ class AIController(QtCore.QObject):
 
     # -- series ----------------------------------------------------------------------------
 
-    def set_series(self, reader: SeriesReader, index: int, *, score: bool) -> None:
-        """A series is on screen; score it (slice ``index`` first) when ``score``."""
+    def set_series(
+        self, reader: SeriesReader, index: int, *, score: bool, cam: bool = False
+    ) -> None:
+        """A series is on screen; score it (slice ``index`` first) when ``score``; with
+        ``cam`` (the heatmap is on) that slice's CAMs come with its scores."""
         from ichviewer.io.scope import series_scope
 
         self.close_series()
@@ -139,6 +142,7 @@ class AIController(QtCore.QObject):
         # score (decoding slices here would delay the first image on screen).
         self.scores = SeriesScoring(self.predictor, reader.series, series_scope(reader.series))
         self._focus = index
+        self._cam_wanted = index if cam else None
         self._schedule_emit()
         if score:
             self.score()
@@ -195,6 +199,8 @@ class AIController(QtCore.QObject):
         allowed = reader.loaded if self._only_loaded else None
         order = self.scores.todo(self._focus, allowed)
         self._job = self.scores.job(reader, order, ResultCache(self.predictor.sha256))
+        if self._cam_wanted is not None:
+            self.request_cam(self._cam_wanted)  # before it runs: from the same forward pass
         self.runner.submit(
             "score",
             score_job,
@@ -206,8 +212,6 @@ class AIController(QtCore.QObject):
             on_errored=self._on_scoring_errored,
         )
         self._schedule_emit()
-        if self._cam_wanted is not None:
-            self.request_cam(self._cam_wanted)
 
     def _stop_scoring(self) -> None:
         if self._job is not None:
@@ -267,7 +271,7 @@ class AIController(QtCore.QObject):
     def request_cam(self, index: int) -> None:
         """Compute the CAMs of slice ``index`` (the one on screen): by the scoring job with
         its scores when it has not scored it yet, else on its own; one at a time, the
-        latest request wins."""
+        latest request wins. Without a model yet, the wish is kept for when it is loaded."""
         self._cam_wanted = index
         if index in self._cams or self.predictor is None or self.reader is None:
             return

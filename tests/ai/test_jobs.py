@@ -62,6 +62,31 @@ class TestScoringJob:
         assert seen[0] == 4
         assert seen[1:] == [i for i in priority_order(0, N) if i != 4]
 
+    def test_cam_next_scores_that_slice_with_its_cams_in_one_pass(self, predictor, slices):
+        calls: list[tuple[int, bool]] = []
+        real = predictor.predict
+
+        def counting(hu, want_cam=False):
+            calls.append((len(hu), want_cam))
+            return real(hu, want_cam=want_cam)
+
+        job = ScoringJob(counting_predictor(predictor, counting), slices.__getitem__, _uids())
+        seen = []
+
+        def on_result(i, res):
+            seen.append((i, res.cams is not None))
+            if len(seen) == 1:
+                assert job.cam_next(6)  # the user turned the heatmap on at slice 6
+                assert not job.cam_next(0)  # done already: no longer pending
+
+        results = job.run(on_result=on_result)
+        assert seen[:2] == [(0, False), (6, True)] and sorted(results) == list(range(N))
+        assert calls[:2] == [(1, False), (1, True)]  # the CAM came with the slice's scores
+        assert sum(n for n, cam in calls if cam) == 1
+        np.testing.assert_allclose(
+            results[6].probabilities, predictor.predict_one(slices[6]).probabilities, atol=1e-5
+        )
+
     def test_cancel_drops_the_rest(self, predictor, slices):
         seen = []
         job = ScoringJob(predictor, slices.__getitem__, _uids(), order=0)
@@ -112,3 +137,16 @@ class TestScoringJob:
     def test_explicit_order_is_checked(self, predictor, slices):
         with pytest.raises(IndexError):
             ScoringJob(predictor, slices.__getitem__, _uids(), order=[0, N])
+
+
+def counting_predictor(predictor, predict):
+    """``predictor`` with its ``predict`` replaced (a ScoringJob uses nothing else of it but
+    batch_size and sha256)."""
+
+    class Counting:
+        batch_size = predictor.batch_size
+        sha256 = predictor.sha256
+
+    c = Counting()
+    c.predict = predict
+    return c

@@ -112,6 +112,31 @@ def test_scrolling_shows_each_slices_own_map(qtbot, win) -> None:  # noqa: ANN00
     assert not np.array_equal(first, expected)
 
 
+def test_a_heatmap_wanted_before_scoring_comes_from_the_scoring_pass(
+    qtbot, ai_window, ai_study, monkeypatch
+) -> None:  # noqa: ANN001
+    """The slice on screen goes through the network once: its scores and CAMs together."""
+    import ichviewer.ui.ai_controller as controller
+
+    own_cam_jobs: list[int] = []
+    real = controller.cam_job
+    monkeypatch.setattr(
+        controller, "cam_job", lambda p, r, i, *a: (own_cam_jobs.append(i), real(p, r, i, *a))[1]
+    )
+    win = ai_window()
+    win.set_heatmap_label("epidural")
+    win.set_heatmap(True)
+    qtbot.waitUntil(lambda: win.ai.ready, timeout=10_000)
+    open_scored(qtbot, win, [ai_study], start_slice=5)
+    wait_cam(qtbot, win)
+    assert own_cam_jobs == []
+    res = win.ai.cam(5)
+    np.testing.assert_allclose(res.probabilities, win.ai.slice_probabilities[5], atol=1e-6)
+    qtbot.keyClick(win, Qt.Key.Key_Up)  # slice 4 is scored already: a CAM of its own
+    wait_cam(qtbot, win)
+    assert own_cam_jobs == [4]
+
+
 def test_export_view_png_has_a_legend_strip(qtbot, win, tmp_path) -> None:  # noqa: ANN001
     win.set_heatmap(True)
     wait_cam(qtbot, win)

@@ -63,7 +63,7 @@ class AIPanelsPart:
                 [ref.position_mm for ref in s.slices], unit_mm=s.sorted_by == "position"
             )
             score = effective_auto_score(self.settings.ai_autoscore, self.ai.site)
-            self.ai.set_series(r, self.state.index, score=score)
+            self.ai.set_series(r, self.state.index, score=score, cam=self.state.heatmap_on)
         self._on_scores()
 
     def _on_index(self) -> None:

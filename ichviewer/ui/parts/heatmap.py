@@ -105,8 +105,8 @@ class HeatmapPart:
         res = ai.cam(i)
         if res is None:
             self._set_overlay(None, None)
+            ai.request_cam(i)  # without a model yet: computed once it is loaded
             if ai.ready:
-                ai.request_cam(i)
                 hc.info.setText("Computing the heatmap of this slice…")
             else:
                 hc.info.setText(ai_state_text(ai))
