@@ -2,18 +2,12 @@
 
 - :func:`outward_order`: which slice comes next when work starts from the one on screen
   (decoding a series, scoring it, moving the focus).
-- :func:`fired_labels`: the labels of one slice at or above their operating thresholds
-  (``p >= t``, the rule :func:`ichviewer.core.triage.flagged_mask` applies to a series).
+
+The flagging rule (``p >= t``) is :func:`ichviewer.core.triage.flagged_mask` /
+:func:`ichviewer.core.triage.flagged_labels`.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
-
-import numpy as np
-
-from ichviewer.core.labels import LABELS
-from ichviewer.core.triage import flagged_mask
 
 
 def outward_order(center: int, n: int) -> list[int]:
@@ -30,13 +24,3 @@ def outward_order(center: int, n: int) -> list[int]:
         if len(out) == n:
             break
     return out
-
-
-def fired_labels(probabilities: np.ndarray | None, thresholds: Sequence[float]) -> list[str]:
-    """Labels (LABELS order) whose probability on one slice reaches its threshold; [] for
-    an unscored slice (None or NaN)."""
-    if probabilities is None:
-        return []
-    row = np.asarray(probabilities, dtype=np.float64).reshape(1, len(LABELS))
-    fired = flagged_mask(row, thresholds)[0]
-    return [lb for lb, f in zip(LABELS, fired, strict=True) if f]

@@ -11,6 +11,7 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from ichviewer.core.labels import LABELS
+from ichviewer.core.triage import flagged_labels
 from ichviewer.ui.ai_style import BAR_COLOUR, FLAG_COLOUR, MUTED, TITLES, Footer, fmt_p
 
 
@@ -21,15 +22,11 @@ class ProbabilityBar(QtWidgets.QWidget):
         super().__init__(parent)
         self.value: float | None = None
         self.threshold: float | None = None
+        #: drawn in red: the panel says so (ichviewer.core.triage.flagged_labels decides)
+        self.flagged = False
         self.setMinimumSize(80, 14)
         self.setSizePolicy(
             QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Fixed
-        )
-
-    @property
-    def flagged(self) -> bool:
-        return (
-            self.value is not None and self.threshold is not None and self.value >= self.threshold
         )
 
     def set_values(self, value: float | None, threshold: float | None) -> None:
@@ -129,13 +126,18 @@ class ProbabilityPanel(QtWidgets.QWidget):
         self.heading.setText(heading)
         self.heading.setVisible(bool(heading))
         self.rows.setVisible(rows)
+        fired = (
+            []
+            if probabilities is None or self._thresholds is None
+            else flagged_labels(probabilities, self._thresholds)
+        )
         for k, lb in enumerate(LABELS):
             p = None if probabilities is None else float(probabilities[k])
             bar = self.bars[lb]
+            bar.flagged = hot = lb in fired
             bar.set_values(p, bar.threshold)
             value = self.values[lb]
             value.setText(fmt_p(p))
-            hot = bar.flagged
             style = f"color: {FLAG_COLOUR}; font-weight: bold;" if hot else ""
             if value.styleSheet() != style:
                 value.setStyleSheet(style)

@@ -8,8 +8,7 @@ from __future__ import annotations
 from PySide6 import QtWidgets
 
 from ichviewer.core.labels import LABELS
-from ichviewer.core.rules import fired_labels
-from ichviewer.core.triage import step_flagged
+from ichviewer.core.triage import flagged_labels, step_flagged
 from ichviewer.site_config import effective_auto_score
 from ichviewer.ui.ai_controller import AIController
 from ichviewer.ui.ai_style import fmt_p
@@ -189,6 +188,6 @@ class AIPanelsPart:
         p = self.ai.probabilities_at(self.state.index)
         if p is None:
             return "AI: not scored"
-        hot = fired_labels(p, self.ai.thresholds)
+        hot = flagged_labels(p, self.ai.thresholds)
         any_p = fmt_p(p[LABELS.index("any")])
         return f"P(any) {any_p}; flagged: {', '.join(hot) if hot else 'none'}"

@@ -10,8 +10,7 @@ from typing import Any
 
 from PySide6 import QtWidgets
 
-from ichviewer.core.rules import fired_labels
-from ichviewer.core.triage import study_summary
+from ichviewer.core.triage import flagged_labels, study_summary
 from ichviewer.io.marks import load_marks, save_marks
 from ichviewer.ui.ai_controller import AIController
 from ichviewer.ui.ai_style import SHORT, fmt_p
@@ -152,11 +151,12 @@ class ReviewPart:
 
     def _change_mark(self, index: int, **change: Any) -> None:
         marks, ai = self.state.marks, self.ai
+        p = ai.probabilities_at(index)
         marks.update(
             self._uid(index),
             index=index,
             position_mm=float(self.state.reader.series.slices[index].position_mm),
-            ai_labels=fired_labels(ai.probabilities_at(index), ai.thresholds),
+            ai_labels=[] if p is None else flagged_labels(p, ai.thresholds),
             model_sha256=ai.info.sha256 if ai.info is not None else "",
             **change,
         )
