@@ -1,11 +1,13 @@
 """Run a checkpoint on HU slices: probabilities and CAMs from one forward pass.
 
-CUDA when there is one, else the CPU with channels_last memory and, where the CPU has native
-bf16 (AVX-512 BF16 / AMX), bf16 autocast. The network that runs is an exact inference rewrite
-of the checkpoint's (:mod:`ichviewer.ai.fastpath`). bf16 is used only after that network in
-bf16 has been checked against the checkpoint's network in fp32 on a few phantom slices at load
-time (max |delta p| <= 0.02); otherwise fp32 is used. Which precision runs, and the delta
-measured, are on the predictor for the UI and reports.
+CUDA when there is one (bf16 or fp16 autocast), else the CPU with channels_last memory and,
+in this order of preference, int8 features (PyTorch's x86 quantisation,
+:mod:`ichviewer.ai.quantize`), bf16 autocast where the CPU has native bf16 (AVX-512 BF16 /
+AMX), or fp32. The network that runs is an exact inference rewrite of the checkpoint's
+(:mod:`ichviewer.ai.fastpath`). A lower precision is used only after it has been checked
+against the checkpoint's network in fp32 on a few phantom slices at load time (max |delta p|
+<= 0.02); otherwise the next one is tried. Which precision runs, and the delta measured, are
+on the predictor for the UI and reports.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ __all__ = ["Predictor", "ScoringJob", "SliceResult", "priority_order", "default_
 
 #: Largest max |p_lowprec - p_fp32| accepted on the load-time check.
 AGREEMENT_TOLERANCE = 0.02
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
+#: Calibration slices for int8 (other phantoms than the check slices, seed 0).
+CALIBRATION_SEED = 101
 
 
 def default_threads() -> int:
@@ -96,8 +100,9 @@ class Predictor:
     device : "auto" (CUDA if available, else CPU), "cpu" or "cuda"
     batch_size : slices per forward pass
     threads : CPU intra-op threads (process-wide); default :func:`default_threads`
-    precision : "auto" (bf16 where native and agreeing with fp32), "fp32", or "bf16"
-        (try bf16 even where not native; still checked)
+    precision : "auto" (CPU: int8, else bf16 where native, whichever first agrees with
+        fp32; CUDA: bf16/fp16), "fp32", "bf16" (try bf16 even where not native; still
+        checked) or "int8" (CPU only; still checked, else fp32)
     cam_dtype : dtype of the CAMs handed back (float16 halves their memory)
     check_slices : HU slices for the bf16 agreement check (default: :func:`phantom_slices`)
     """
@@ -142,10 +147,15 @@ class Predictor:
         self.model = checkpoint.model.to(self.device).eval()
         self._net = inference_copy(self.model).to(self.device, memory_format=torch.channels_last)
         self._weight = self._net.classifier.weight.detach().to(torch.float32)
-        self._low_dtype = self._low_precision_candidate(precision)
         self.precision = "fp32"
         self.agreement_delta: float | None = None
-        if self._low_dtype is not None:
+        #: the int8 feature extractor, when int8 runs (None otherwise)
+        self._qfeatures: torch.nn.Module | None = None
+        self._low_dtype: torch.dtype | None = None
+        if self._try_int8(precision, check_slices):
+            pass
+        elif precision != "int8" and (dtype := self._low_precision_candidate(precision)):
+            self._low_dtype = dtype
             self._choose_precision(check_slices)
         else:  # still look once: a model whose outputs are NaN is refused at load
             self._forward(
@@ -171,11 +181,49 @@ class Predictor:
             return torch.bfloat16
         return None
 
-    def _choose_precision(self, check_slices: Sequence[np.ndarray] | None) -> None:
+    def _check_batch(self, check_slices: Sequence[np.ndarray] | None) -> torch.Tensor:
         slices = (
             list(check_slices) if check_slices is not None else phantom_slices(3, self.spec.size)
         )
-        x = preprocess_batch(slices, self.spec)
+        return preprocess_batch(slices, self.spec)
+
+    def _try_int8(self, precision: str, check_slices: Sequence[np.ndarray] | None) -> bool:
+        """Quantise the features to int8 and keep them if they agree with fp32 (CPU only)."""
+        if precision not in ("auto", "int8") or self.device.type != "cpu":
+            return False
+        from ichviewer.ai.quantize import int8_available, quantize_features
+
+        if not int8_available():
+            return False
+        calibration = preprocess_batch(
+            phantom_slices(8, self.spec.size, seed=CALIBRATION_SEED), self.spec
+        )
+        try:
+            qfeatures = quantize_features(self._net, calibration)
+            x = self._check_batch(check_slices)
+            p32, _ = self._forward(x, None, want_features=False, net=self.model)
+            p8, _ = self._forward(x, torch.qint8, want_features=False, features=qfeatures)
+        except ModelOutputError:
+            raise
+        except Exception as exc:  # any network quantisation cannot handle: fall back
+            logger.warning("int8 quantisation not possible (%s); trying bf16 / fp32", exc)
+            return False
+        delta = float(np.max(np.abs(p8 - p32)))
+        self.agreement_delta = delta
+        if delta > AGREEMENT_TOLERANCE:
+            logger.warning(
+                "int8 disagrees with fp32 by %.4f (> %.2f) on the check slices",
+                delta,
+                AGREEMENT_TOLERANCE,
+            )
+            return False
+        self._qfeatures = qfeatures
+        self._low_dtype = torch.qint8  # marks the int8 pass (no autocast)
+        self.precision = "int8"
+        return True
+
+    def _choose_precision(self, check_slices: Sequence[np.ndarray] | None) -> None:
+        x = self._check_batch(check_slices)
         p32, _ = self._forward(x, None, want_features=False, net=self.model)
         plow, _ = self._forward(x, self._low_dtype, want_features=False)
         delta = float(np.max(np.abs(plow - p32)))
@@ -194,7 +242,7 @@ class Predictor:
             self._low_dtype = None
 
     def _autocast(self, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
-        if dtype is None:
+        if dtype is None or dtype == torch.qint8:  # qint8: the int8 features, no autocast
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=dtype)
 
@@ -205,14 +253,17 @@ class Predictor:
         dtype: torch.dtype | None,
         want_features: bool,
         net: torch.nn.Module | None = None,
+        features: Any = None,
     ) -> tuple[np.ndarray, torch.Tensor | None]:
         """Probabilities (N, 6) and, on request, float32 feature maps, from one pass of
-        ``net`` (default: the rewritten network that serves predictions)."""
+        ``net`` (default: the rewritten network that serves predictions), its features
+        computed by ``features`` when given (the int8 extractor)."""
         net = self._net if net is None else net
+        features = net.features if features is None else features
         with torch.inference_mode():
             x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
             with self._autocast(dtype):
-                feats = mirror_averaged(net.features, x) if self.mirror_average else net.features(x)
+                feats = mirror_averaged(features, x) if self.mirror_average else features(x)
             # Pooling and the linear head in fp32: negligible cost, and the CAM identity
             # pool(CAM_c) + b_c == logit_c then holds exactly in the same precision.
             feats = feats.float()
@@ -235,7 +286,9 @@ class Predictor:
             chunk = list(hu_slices[start : start + self.batch_size])
             x = preprocess_batch(chunk, self.spec)
             with self._lock:
-                probs, feats = self._forward(x, self._low_dtype, want_features=want_cam)
+                probs, feats = self._forward(
+                    x, self._low_dtype, want_features=want_cam, features=self._qfeatures
+                )
                 for j, hu in enumerate(chunk):
                     cams = None
                     if feats is not None:

@@ -4,8 +4,9 @@
 
 Measures, in one process and on the same slices and weights:
 
-* slices/s of the viewer's Predictor (channels_last, bf16 autocast where the CPU has native
-  bf16 and it agreed with fp32 at load) against plain eager fp32 torchvision densenet121
+* slices/s of the viewer's Predictor (channels_last; int8 features from PyTorch's x86
+  quantisation, else bf16 autocast where the CPU has native bf16, whichever agreed with fp32
+  at load; ``--precision`` forces one) against plain eager fp32 torchvision densenet121
   (NCHW, torch.no_grad), both including the same preprocess from 512 x 512 HU slices, both
   with the same thread count. Rounds alternate between the two and the best round of each
   is kept, so load from other processes hurts both alike (see ``load_avg`` in the output).
@@ -102,6 +103,12 @@ def main() -> int:
         "--model", default=None, help="a checkpoint (densenet121) instead of random weights"
     )
     ap.add_argument("--study-slices", type=int, default=32)
+    ap.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", "int8", "bf16", "fp32"),
+        help="the predictor's precision (auto: int8, else bf16, whichever agrees first)",
+    )
     args = ap.parse_args()
 
     threads = args.threads or default_threads()
@@ -111,7 +118,11 @@ def main() -> int:
         ckpt_path = Path(args.model) if args.model else make_checkpoint(tmp, args.size)
         t = time.perf_counter()
         predictor = Predictor(
-            load_checkpoint(ckpt_path), device="cpu", batch_size=args.batch, threads=threads
+            load_checkpoint(ckpt_path),
+            device="cpu",
+            batch_size=args.batch,
+            threads=threads,
+            precision=args.precision,
         )
         load_s = time.perf_counter() - t
         spec = predictor.spec
