@@ -112,6 +112,9 @@ class TestPrecision:
         )
 
     def test_auto_follows_the_cpu_capability(self, tiny_ckpt, monkeypatch):
+        import ichviewer.ai.quantize as quantize_mod
+
+        monkeypatch.setattr(quantize_mod, "int8_available", lambda: False)  # int8 comes first
         monkeypatch.setattr(predictor_mod, "cpu_bf16_supported", lambda: False)
         assert Predictor(tiny_ckpt, device="cpu").precision == "fp32"
         monkeypatch.setattr(predictor_mod, "cpu_bf16_supported", lambda: True)

@@ -166,7 +166,7 @@ class TestSelfTest:
         assert summary["ok"] and summary["n_slices"] == 5
         assert set(summary["max"]) == set(LABELS)
         assert summary["model_sha256"] == Predictor(tiny_ckpt).sha256
-        assert summary["precision"] in ("fp32", "bf16") and summary["seconds"] > 0
+        assert summary["precision"] in ("fp32", "bf16", "int8") and summary["seconds"] > 0
 
     def test_missing_demo_study_fails_clearly(self, tmp_path, tiny_ckpt, capsys):
         assert triage.self_test(study=tmp_path / "nowhere", model=tiny_ckpt) != 0
