@@ -106,10 +106,25 @@ class RetrieveResult:
     refused: list[str] = field(default_factory=list)  # why sub-operations we refused failed
 
 
+#: Names of the statuses a query/retrieve or storage peer commonly answers (PS3.4 C, B).
+STATUS_NAMES = {
+    0xA700: "out of resources",
+    0xA701: "out of resources: unable to calculate number of matches",
+    0xA702: "out of resources: unable to perform sub-operations",
+    0xA801: "move destination unknown",
+    0xA900: "identifier or data set does not match SOP class",
+    0xB000: "sub-operations complete, one or more failures or warnings",
+    0xC000: "unable to process",
+    0xFE00: "cancelled",
+}
+
+
 def _status_text(status: Dataset | None) -> str:
     if status is None or "Status" not in status:
         return "no response (timed out or connection lost)"
-    text = f"status 0x{int(status.Status):04X}"
+    code = int(status.Status)
+    name = STATUS_NAMES.get(code) or ("unable to process" if 0xC000 <= code <= 0xCFFF else "")
+    text = f"status 0x{code:04X}{' ' + name if name else ''}"
     comment = status.get("ErrorComment", "")
     return f"{text} ({comment})" if comment else text
 
@@ -346,12 +361,13 @@ def move_study(
         if assoc.is_established:
             assoc.release()
     result = RetrieveResult(study_dir=None)
-    if last is not None and int(last.get("Status", 0)) == 0xA801:
+    try:
+        _final_counts(last, result, node, f"C-MOVE to {dest_aet}")
+    except PeerError as exc:
         raise PeerError(
-            f"C-MOVE from {node}: it does not know the destination {dest_aet} "
-            "(add our AE title, host and port to the PACS)"
-        )
-    _final_counts(last, result, node, "C-MOVE")
+            f"{exc} (does the PACS know the destination {dest_aet}, with the host and port "
+            "of our receiver, and is the receiver running?)"
+        ) from None
     logger.info(
         "C-MOVE from %s to %s: %d completed, %d failed",
         node,

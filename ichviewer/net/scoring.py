@@ -11,14 +11,15 @@ import logging
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import pydicom
 
+from ichviewer.core.jsonsafe import dumps
 from ichviewer.errors import IchViewerError
 from ichviewer.net.contexts import CT_CLASSES
 from ichviewer.net.filing import REPORT_NAME
+from ichviewer.paths import atomic_write_bytes
 
 if TYPE_CHECKING:
     from ichviewer.ai.cache import ResultCache
@@ -27,26 +28,19 @@ if TYPE_CHECKING:
 logger = logging.getLogger("ichviewer.net")
 
 
-def _triage() -> ModuleType:
-    """The module that builds triage reports (one place to change if it moves)."""
-    from ichviewer.ai import triage
-
-    return triage
-
-
 def load_predictor(
     model: str | Path | None = None, device: str = "auto", batch_size: int = 8
 ) -> tuple[Predictor, Path]:
-    """The predictor of ``model``, else the site's model, else the bundled one (as triage)."""
-    from ichviewer.ai.predictor import Predictor
-    from ichviewer.ai.site import load_site_checkpoint
+    """The predictor of ``model``, else the site's model, else the bundled one (the order
+    of ``ichviewer triage``), shared with the window's when it is the same file."""
+    from ichviewer.ai.engine import load_predictor as shared_predictor
     from ichviewer.site_config import effective_model_path, load_site_config
 
     site = load_site_config()
     path = effective_model_path(str(model) if model else None, site)
     if not path.exists():
         raise IchViewerError(f"no model: {path} does not exist")
-    return Predictor(load_site_checkpoint(path, site), device=device, batch_size=batch_size), path
+    return shared_predictor(path, site, device=device, batch_size=batch_size), path
 
 
 def ct_files(study_dir: Path) -> list[Path]:
@@ -72,23 +66,18 @@ def build_report(
     cache: ResultCache | None = None,
 ) -> dict[str, Any]:
     """The triage report (same keys as ``ichviewer triage --out x.json``) of ``paths``."""
+    from ichviewer.ai import triage
     from ichviewer.io import scan
 
-    triage = _triage()
     t0 = time.perf_counter()
     found = scan([str(p) for p in paths])
-    studies, errors = triage.score_scan(found, predictor, cache)
-    return {
-        "format": triage.REPORT_FORMAT,
-        "version": triage.REPORT_VERSION,
-        "disclaimer": triage.disclaimer_for(predictor),
-        "model": triage.model_info(predictor, model_path),
-        "studies": studies,
-        "errors": errors,
-        "n_series": len(studies),
-        "n_slices": sum(st["n_scored"] for st in studies),
-        "seconds": round(time.perf_counter() - t0, 3),
-    }
+    studies, errors = triage.score_scan(found, predictor, cache, say=logger.info)
+    return triage.triage_report(studies, errors, predictor, model_path, time.perf_counter() - t0)
+
+
+def write_json_report(out: Path, report: dict[str, Any]) -> None:
+    """The report as ``ichviewer triage --out x.json`` writes it (strict JSON, atomic)."""
+    atomic_write_bytes(out, (dumps(report, indent=2) + "\n").encode("utf-8"))
 
 
 def score_study(
@@ -106,7 +95,7 @@ def score_study(
         raise IchViewerError(f"study folder {study_dir.name}: no CT image to score")
     report = build_report(files, predictor, model_path, cache)
     out = study_dir / REPORT_NAME
-    _triage().write_report(out, report)
+    write_json_report(out, report)
     if not report["studies"]:
         raise IchViewerError(
             f"study folder {study_dir.name}: no series could be scored "
