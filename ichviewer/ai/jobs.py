@@ -103,8 +103,9 @@ class ScoringJob:
             self._urgent = True
 
     def cam_next(self, index: int) -> bool:
-        """Score slice ``index`` next, with its CAMs from the same forward pass (the cache is
-        not read for it). False when it is no longer pending (scored or being scored)."""
+        """Score slice ``index`` next, with its CAMs from the same forward pass. A slice in
+        the cache comes from the cache, without CAMs (its CAMs then need a pass of their
+        own; the cached scores are not replaced). False when it is no longer pending."""
         with self._lock:
             if index not in self._pending:
                 return False
@@ -178,7 +179,7 @@ class ScoringJob:
                 todo: list[int] = []
                 for i in batch:
                     cached = None
-                    if self.cache is not None and not want_cam:
+                    if self.cache is not None and not self.want_cam:
                         cached = self.cache.get(self.uids[i])
                     if cached is not None:
                         self._emit(

@@ -240,6 +240,9 @@ class AIController(QtCore.QObject):
             self.scores.add(p.index, p.result)
             if p.result.cams is not None:
                 self._store_cam(p.index, p.result)
+            elif self._cam_in_job and p.index == self._cam_pending:  # it was in the cache
+                self._cam_pending, self._cam_in_job = None, False
+                self.request_cam(p.index)
             self.slice_scored.emit(p.index)
         self._schedule_emit()
 

@@ -87,6 +87,23 @@ class TestScoringJob:
             results[6].probabilities, predictor.predict_one(slices[6]).probabilities, atol=1e-5
         )
 
+    def test_cam_next_of_a_cached_slice_reads_the_cache(self, predictor, slices, tmp_path):
+        from ichviewer.ai.cache import ResultCache
+
+        cache = ResultCache(predictor.sha256, root=tmp_path)
+        cache.put(_uids()[6], np.full(6, 0.25, np.float32))
+        job = ScoringJob(predictor, slices.__getitem__, _uids(), cache=cache)
+        seen = []
+
+        def on_result(i, res):
+            seen.append((i, res.from_cache, res.cams is not None))
+            if len(seen) == 1:
+                assert job.cam_next(6)
+
+        job.run(on_result=on_result)
+        assert seen[1] == (6, True, False)  # its scores stay the cached ones
+        np.testing.assert_array_equal(cache.get(_uids()[6]), np.full(6, 0.25, np.float32))
+
     def test_cancel_drops_the_rest(self, predictor, slices):
         seen = []
         job = ScoringJob(predictor, slices.__getitem__, _uids(), order=0)

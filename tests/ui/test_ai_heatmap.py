@@ -135,6 +135,16 @@ def test_a_heatmap_wanted_before_scoring_comes_from_the_scoring_pass(
     qtbot.keyClick(win, Qt.Key.Key_Up)  # slice 4 is scored already: a CAM of its own
     wait_cam(qtbot, win)
     assert own_cam_jobs == [4]
+    # Reopened, every slice comes from the cache (its scores are kept as they were) and the
+    # slice on screen has one pass, for its CAMs.
+    win.close()
+    again = ai_window()
+    again.set_heatmap(True)
+    qtbot.waitUntil(lambda: again.ai.ready, timeout=10_000)
+    own_cam_jobs.clear()
+    open_scored(qtbot, again, [ai_study], start_slice=5)
+    wait_cam(qtbot, again)
+    assert own_cam_jobs == [5] and again.ai.n_from_cache == again.n_slices
 
 
 def test_export_view_png_has_a_legend_strip(qtbot, win, tmp_path) -> None:  # noqa: ANN001
