@@ -1,4 +1,5 @@
-"""Command line: the GUI, ``info``, ``triage`` and ``--self-test`` (DESIGN.md contracts).
+"""Command line: the GUI, ``info``, ``triage`` and ``--self-test`` (DESIGN.md contracts), and
+the PACS commands ``receive``, ``pacs find|get`` and ``dicom-out`` (:mod:`ichviewer.net.cli`).
 
 ``triage`` and ``--self-test`` are in :mod:`ichviewer.triage_cli`, beside this module.
 
@@ -17,7 +18,8 @@ import numpy as np
 
 from ichviewer import __version__
 
-SUBCOMMANDS = ("info", "triage")
+SUBCOMMANDS = ("info", "triage", "receive", "pacs", "dicom-out")
+NET_SUBCOMMANDS = ("receive", "pacs", "dicom-out")
 logger = logging.getLogger("ichviewer")
 
 
@@ -43,7 +45,9 @@ def _gui_parser() -> argparse.ArgumentParser:
         description="Head-CT viewer with an AI second opinion for intracranial hemorrhage. "
         "The bundled model is trained on synthetic phantoms: not for diagnostic use. "
         "Subcommands: 'ichviewer info PATH... [--json]', "
-        "'ichviewer triage PATH... --out report.json|csv'.",
+        "'ichviewer triage PATH... --out report.json|csv [--dicom-out DIR]', "
+        "'ichviewer receive --port P --aet AET --store DIR [--score]', "
+        "'ichviewer pacs find|get ...', 'ichviewer dicom-out REPORT.json PATH... --out DIR'.",
     )
     p.add_argument(
         "paths",
@@ -165,6 +169,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ichviewer import triage_cli
 
         return triage_cli.main(argv[1:])
+    if argv and argv[0] in NET_SUBCOMMANDS:
+        from ichviewer.net import cli as net_cli
+
+        if argv[0] == "receive":  # one line per stored instance, no patient data
+            logging.getLogger("ichviewer.net").setLevel(logging.INFO)
+        return net_cli.main(argv)
     args = _gui_parser().parse_args(argv)
     if args.self_test:
         from ichviewer import triage_cli

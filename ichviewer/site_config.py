@@ -40,7 +40,7 @@ from ichviewer.paths import bundled_model_path
 logger = logging.getLogger("ichviewer")
 
 ENV_VAR = "ICHVIEWER_SITE_CONFIG"
-KNOWN_KEYS = ("model", "thresholds", "auto_score")
+KNOWN_KEYS = ("model", "thresholds", "auto_score", "pacs")  # pacs: read by ichviewer.net.nodes
 
 
 def default_site_config_path() -> Path:

@@ -65,6 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-cache", action="store_true", help="neither read nor write the per-slice result cache"
     )
+    parser.add_argument(
+        "--dicom-out",
+        metavar="DIR",
+        help="also write the result as DICOM in the scored study (Comprehensive 3D SR, Key "
+        "Object Selection of the flagged slices, heatmap captures) under DIR",
+    )
     return parser
 
 
@@ -135,6 +141,15 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         _say(f"error: cannot write {out}: {exc.strerror or exc}")
         return 2
+    if getattr(args, "dicom_out", None) and studies:
+        from ichviewer.net.cli import dicom_out
+
+        try:
+            files = dicom_out(report, args.paths, args.dicom_out, predictor=predictor)
+        except (IchViewerError, OSError) as exc:
+            _say(f"error: --dicom-out {args.dicom_out}: {exc}")
+            return 2
+        _say(f"wrote {len(files)} DICOM file(s) under {args.dicom_out}")
     for err in errors:
         _say(f"skipped {err['file']}: {err['error']}")
     if not studies:

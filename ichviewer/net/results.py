@@ -129,11 +129,32 @@ class _Slice:
     frame: int | None  # 1-based frame number of a multi-frame source
 
 
+#: Type 2 Patient / General Study attributes: present, possibly empty, in every object we
+#: write (and highdicom reads them from the evidence); a source without them gets them empty.
+TYPE2_PATIENT_STUDY = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "StudyID",
+    "AccessionNumber",
+)
+
+
 def _read_header(source: str) -> Dataset:
+    """The source's header, in memory (the file is never written), with any missing Type 2
+    patient/study attribute present and empty."""
     try:
-        return pydicom.dcmread(open_source(source), stop_before_pixels=True)
+        ds = pydicom.dcmread(open_source(source), stop_before_pixels=True)
     except (OSError, pydicom.errors.InvalidDicomError) as exc:
         raise IchViewerError(f"cannot read source image {source}: {exc}") from exc
+    for kw in TYPE2_PATIENT_STUDY:
+        if kw not in ds:
+            setattr(ds, kw, "")
+    return ds
 
 
 def _copy_patient_study(src: Dataset, dst: Dataset) -> None:

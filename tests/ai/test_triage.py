@@ -273,3 +273,44 @@ class TestBrokenModel:
         folder, _ = dicom_study
         assert triage.self_test(folder, model=nan_ckpt, device="cpu") != 0
         assert "nan-model" in capsys.readouterr().err
+
+
+class TestDicomOut:
+    def test_the_result_is_written_as_dicom_in_the_same_study(
+        self, tmp_path, tiny_ckpt, dicom_study
+    ):
+        """triage --dicom-out: an SR and a KOS in the scored study, referencing exactly the
+        flagged slices, and one secondary capture per flagged slice; the study folder is
+        left as it was."""
+        import pydicom
+
+        folder, uids = dicom_study
+        before = sorted((p.name, p.stat().st_mtime_ns) for p in folder.iterdir())
+        out, dcm = tmp_path / "r.json", tmp_path / "dicom"
+        assert (
+            _run(str(folder), "--model", str(tiny_ckpt), "--out", str(out), "--dicom-out", str(dcm))
+            == 0
+        )
+        report = json.loads(out.read_text())
+        (st,) = report["studies"]
+        flagged = {s["sop_instance_uid"] for s in st["slices"] if s["flagged_labels"]}
+        assert flagged  # the tiny model flags some of these slices at 0.5
+        written = [pydicom.dcmread(f) for f in sorted(dcm.rglob("*.dcm"))]
+        by_modality: dict[str, list] = {}
+        for ds in written:
+            by_modality.setdefault(ds.Modality, []).append(ds)
+            assert ds.StudyInstanceUID == st["study_instance_uid"]
+            assert ds.SeriesInstanceUID != st["series_instance_uid"]
+        assert len(by_modality["SR"]) == 1 and len(by_modality["KO"]) == 1
+        assert len(by_modality.get("OT", [])) == len(flagged)
+
+        def referenced(ds) -> set[str]:
+            return {
+                inst.ReferencedSOPInstanceUID
+                for ev in ds.CurrentRequestedProcedureEvidenceSequence
+                for series in ev.ReferencedSeriesSequence
+                for inst in series.ReferencedSOPSequence
+            }
+
+        assert referenced(by_modality["KO"][0]) == flagged <= set(uids)
+        assert sorted((p.name, p.stat().st_mtime_ns) for p in folder.iterdir()) == before
