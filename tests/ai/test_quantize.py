@@ -32,7 +32,8 @@ class TestTraceableFeatures:
 
 class TestInt8Predictor:
     def test_int8_agrees_with_fp32_and_gives_cams(self, tiny_ckpt):
-        predictor = Predictor(tiny_ckpt, device="cpu", precision="int8")
+        checks = predictor_mod.phantom_slices(3, 64)  # the int8 path itself, on easy slices
+        predictor = Predictor(tiny_ckpt, device="cpu", precision="int8", check_slices=checks)
         if predictor.precision != "int8":
             assert predictor.agreement_delta > AGREEMENT_TOLERANCE  # refused for a reason
             pytest.skip("int8 disagrees on this model here; the fallback is what is tested")
@@ -62,3 +63,16 @@ class TestInt8Predictor:
 
     def test_fp32_asked_for_is_fp32(self, tiny_ckpt):
         assert Predictor(tiny_ckpt, device="cpu", precision="fp32").precision == "fp32"
+
+
+def test_the_default_check_includes_scanner_like_slices():
+    """The bundled model's int8 features agreed on the simple phantoms and not on real-looking
+    CT: the default check adds evenly spaced slices of the demo study, skull base to vertex."""
+    from ichviewer import paths
+
+    if not paths.demo_study_path().is_dir():
+        pytest.skip("demo study not installed")
+    demo = predictor_mod.demo_check_slices(10)
+    assert len(demo) == 10
+    bony = [float((s > 300).mean()) for s in demo]
+    assert max(bony) > 0.05 and min(bony) < max(bony) / 2  # skull base and higher slices
