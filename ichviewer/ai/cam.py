@@ -12,6 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ichviewer.core.heatmap import normalise_map
+
 
 def class_activation_maps(
     features: torch.Tensor,
@@ -45,13 +47,10 @@ def class_activation_maps(
 
 
 def normalise_maps(cams: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
-    """Each map divided by its own maximum ([0, 1]); all-zero maps stay zero.
-
-    Works on the last two axes of a tensor or array and returns the same kind.
-    """
+    """Each map divided by its own maximum ([0, 1]); all-zero maps stay zero
+    (:func:`ichviewer.core.heatmap.normalise_map`, for arrays or tensors: returns the same
+    kind)."""
     if isinstance(cams, np.ndarray):
-        x = cams.astype(np.float32, copy=False)
-        peak = x.max(axis=(-2, -1), keepdims=True)
-        return np.divide(x, peak, out=np.zeros_like(x), where=peak > 0)
-    peak = cams.amax(dim=(-2, -1), keepdim=True)
-    return torch.where(peak > 0, cams / peak.clamp_min(1e-12), torch.zeros_like(cams))
+        return normalise_map(cams)
+    out = torch.from_numpy(normalise_map(cams.detach().float().cpu().numpy()))
+    return out.to(cams.device)

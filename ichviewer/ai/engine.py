@@ -128,15 +128,12 @@ def resolve_model_path(
     """The checkpoint to use: ``--model`` (or a file the user just chose) > the site
     config's > the user's choice of a previous session > the bundled model. Paths are
     returned as given even when missing (loading reports that)."""
-    from ichviewer.paths import bundled_model_path
-    from ichviewer.site_config import load_site_config
+    from ichviewer.site_config import effective_model_path, load_site_config
 
-    if cli:
-        return Path(cli)
     site = load_site_config() if site is None else site
-    if site.model_path is not None:
-        return Path(site.model_path)
-    return Path(user) if user else bundled_model_path()
+    if user and not cli and site.model_path is None:
+        return Path(user)
+    return effective_model_path(cli or None, site)  # --model > site > bundled
 
 
 def load_predictor(
@@ -160,7 +157,11 @@ def load_predictor(
         raise ModelLoadError(
             f"{path}: cannot read the checkpoint ({exc.strerror or exc})"
         ) from None
-    key = (str(path.resolve()), st.st_mtime_ns, st.st_size, device, batch_size)
+    from ichviewer.site_config import load_site_config
+
+    site = load_site_config() if site is None else site
+    policy = (str(site.model_path), tuple(sorted(site.thresholds.items())))  # what it changes
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size, device, batch_size, policy)
     with _predictors_lock:  # one lock for all loads: two windows load the same file once
         p = _predictors.get(key)
         if p is None:
@@ -170,6 +171,25 @@ def load_predictor(
                 _predictors.popitem(last=False)
         _predictors.move_to_end(key)
         return p
+
+
+def predictor_for(
+    model: str | Path | None = None, *, device: str = "auto", batch_size: int = 8
+) -> tuple[Predictor, Path]:
+    """The headless callers' model (``ichviewer triage``, the self-test, ``receive``):
+    ``model`` (``--model``) > the site config's > the bundled one, loaded once per process
+    by :func:`load_predictor`; returns it with its path. IchViewerError when there is none."""
+    from ichviewer.errors import IchViewerError
+    from ichviewer.site_config import load_site_config
+
+    site = load_site_config()  # its problems are logged as warnings, once, by the reader
+    path = resolve_model_path(model, site=site)
+    if not path.exists():
+        hint = (
+            "" if model else " (the bundled model is missing from this install; pass --model CKPT)"
+        )
+        raise IchViewerError(f"no model: {path} does not exist{hint}")
+    return load_predictor(path, site, device=device, batch_size=batch_size), path
 
 
 def load_model(path: str | Path, site: SiteConfig | None = None) -> LoadedModel:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ichviewer.core.heatmap import normalise_map
 from ichviewer.core.labels import LABELS
 from ichviewer.core.triage import flagged_labels
 
@@ -39,10 +40,7 @@ class SliceResult:
         if self.cams is None:
             raise ValueError("this result was computed without CAMs (predict(..., want_cam=True))")
         m = self.cams[LABELS.index(label)].astype(np.float32)
-        if normalised:
-            peak = float(m.max())
-            return m / peak if peak > 0 else np.zeros_like(m)
-        return m
+        return normalise_map(m) if normalised else m
 
 
 def stack_probabilities(results: Mapping[int, SliceResult], n: int) -> np.ndarray:

@@ -18,9 +18,8 @@ import numpy as np
 
 from ichviewer.core.constants import DISCLAIMER
 from ichviewer.core.labels import LABELS
-from ichviewer.errors import IchViewerError, SeriesError
+from ichviewer.errors import SeriesError
 from ichviewer.io import ScanResult, SeriesInfo
-from ichviewer.site_config import effective_model_path, load_site_config
 
 if TYPE_CHECKING:  # torch loads only when scoring starts, so building the parser stays fast
     from ichviewer.ai.cache import ResultCache
@@ -164,20 +163,11 @@ def score_scan(
 
 
 def load_predictor(model: str | None, device: str, batch_size: int) -> tuple[Predictor, Path]:
-    """The predictor of ``model``, else the site's model, else the bundled one, and its path.
-    IchViewerError (ModelLoadError for a bad file) when there is none to load."""
-    from ichviewer.ai.predictor import Predictor
-    from ichviewer.ai.site import load_site_checkpoint
+    """The predictor of ``model``, else the site's model, else the bundled one, and its path
+    (the engine decides: :func:`ichviewer.ai.engine.predictor_for`)."""
+    from ichviewer.ai.engine import predictor_for
 
-    site = load_site_config()  # its problems are logged as warnings, once, by the reader
-    path = effective_model_path(model, site)
-    if not path.exists():
-        hint = (
-            "" if model else " (the bundled model is missing from this install; pass --model CKPT)"
-        )
-        raise IchViewerError(f"no model: {path} does not exist{hint}")
-    ckpt = load_site_checkpoint(path, site)
-    return Predictor(ckpt, device=device, batch_size=batch_size), path
+    return predictor_for(model, device=device, batch_size=batch_size)
 
 
 def triage_report(

@@ -54,12 +54,15 @@ def colormap_lut(name: str = "jet") -> np.ndarray:
 
 
 def normalise_map(cam: np.ndarray) -> np.ndarray:
-    """float32 map scaled to [0, 1] by its maximum (all zeros when the maximum is <= 0)."""
+    """float32 map(s) scaled to [0, 1] by their own maximum over the last two axes (a map
+    whose maximum is <= 0 is all zeros; NaN and infinities count as 0). The one rule for
+    every heatmap: the window's overlay, the CAMs a Predictor returns, exports."""
     m = np.nan_to_num(np.asarray(cam, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-    peak = float(m.max()) if m.size else 0.0
-    if peak <= 0:
-        return np.zeros_like(m)
-    return np.clip(m / peak, 0.0, 1.0)
+    if m.size == 0:
+        return m
+    peak = m.max(axis=(-2, -1), keepdims=True)
+    out = np.divide(m, peak, out=np.zeros_like(m), where=peak > 0)
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def cam_to_rgba(

@@ -31,16 +31,11 @@ logger = logging.getLogger("ichviewer.net")
 def load_predictor(
     model: str | Path | None = None, device: str = "auto", batch_size: int = 8
 ) -> tuple[Predictor, Path]:
-    """The predictor of ``model``, else the site's model, else the bundled one (the order
-    of ``ichviewer triage``), shared with the window's when it is the same file."""
-    from ichviewer.ai.engine import load_predictor as shared_predictor
-    from ichviewer.site_config import effective_model_path, load_site_config
+    """The predictor of ``model``, else the site's model, else the bundled one (the engine
+    decides, as for ``ichviewer triage``), shared with the window's when it is the same file."""
+    from ichviewer.ai.engine import predictor_for
 
-    site = load_site_config()
-    path = effective_model_path(str(model) if model else None, site)
-    if not path.exists():
-        raise IchViewerError(f"no model: {path} does not exist")
-    return shared_predictor(path, site, device=device, batch_size=batch_size), path
+    return predictor_for(model, device=device, batch_size=batch_size)
 
 
 def ct_files(study_dir: Path) -> list[Path]:
