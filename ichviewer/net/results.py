@@ -32,57 +32,62 @@ from pydicom.sr.codedict import codes
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from ichviewer import __version__
-from ichviewer.core.heatmap import cam_to_rgba
 from ichviewer.core.labels import LABELS
-from ichviewer.core.windowing import apply_window
 from ichviewer.errors import IchViewerError
 from ichviewer.io import SeriesInfo, SeriesReader, scan
 from ichviewer.io.sources import open_source
+from ichviewer.net.capture import burn_in, heatmap_label
 from ichviewer.net.filing import safe_name
+from ichviewer.net.sr_content import (
+    FLAGGED_SLICE,
+    MANUFACTURER,
+    NO_ICH,
+    NO_UNITS,
+    NOT_FOR_DIAGNOSTIC_USE,
+    OUT_OF_SCOPE,
+    REPORT_TITLE,
+    SCHEME,
+    SCOPE_NOTE,
+    STUDY_PROBABILITY,
+    STUDY_THRESHOLD,
+    _device_observer,
+    _Slice,
+    build_sr_content,
+    label_code,
+    probability_code,
+)
 from ichviewer.paths import atomic_write_bytes
 
 if TYPE_CHECKING:
     from ichviewer.ai.predictor import Predictor
 
+__all__ = [
+    "FLAGGED_SLICE",
+    "MANUFACTURER",
+    "NOT_FOR_DIAGNOSTIC_USE",
+    "NO_ICH",
+    "NO_UNITS",
+    "OUT_OF_SCOPE",
+    "PATIENT_STUDY_KEYWORDS",
+    "REPORT_TITLE",
+    "SCHEME",
+    "SCOPE_NOTE",
+    "SERIES_NUMBERS",
+    "STUDY_PROBABILITY",
+    "STUDY_THRESHOLD",
+    "TYPE2_PATIENT_STUDY",
+    "SeriesResults",
+    "build_sr_content",
+    "burn_in",
+    "heatmap_label",
+    "label_code",
+    "probability_code",
+    "write_dicom_results",
+]
+
 logger = logging.getLogger("ichviewer.net")
 
-MANUFACTURER = "ICH Viewer"
-NOT_FOR_DIAGNOSTIC_USE = "NOT FOR DIAGNOSTIC USE"
-SCHEME = "99ICHV"
 SERIES_NUMBERS = {"sr": 9901, "kos": 9902, "sc": 9903}
-
-_LABEL_NAMES = {
-    "epidural": ("EDH", "Epidural hemorrhage"),
-    "intraparenchymal": ("IPH", "Intraparenchymal hemorrhage"),
-    "intraventricular": ("IVH", "Intraventricular hemorrhage"),
-    "subarachnoid": ("SAH", "Subarachnoid hemorrhage"),
-    "subdural": ("SDH", "Subdural hemorrhage"),
-    "any": ("ICH", "Intracranial hemorrhage"),
-}
-
-
-def _code(value: str, meaning: str) -> hd.sr.CodedConcept:
-    return hd.sr.CodedConcept(value, SCHEME, meaning)
-
-
-def label_code(label: str) -> hd.sr.CodedConcept:
-    value, meaning = _LABEL_NAMES[label]
-    return _code(value, meaning)
-
-
-def probability_code(label: str) -> hd.sr.CodedConcept:
-    value, meaning = _LABEL_NAMES[label]
-    return _code(f"P-{value}", f"AI probability of {meaning[0].lower()}{meaning[1:]}")
-
-
-REPORT_TITLE = hd.sr.CodedConcept("18748-4", "LN", "Diagnostic imaging report")
-FLAGGED_SLICE = _code("FLAGSL", "AI-flagged slice")
-STUDY_PROBABILITY = _code("P-STUDY", "AI study-level probability of intracranial hemorrhage")
-STUDY_THRESHOLD = _code("T-STUDY", "AI study-level operating threshold")
-NO_ICH = _code("NOICH", "No intracranial hemorrhage flagged by AI")
-OUT_OF_SCOPE = _code("SCOPE", "Study outside the AI model's intended scope")
-SCOPE_NOTE = _code("SCOPENOTE", "AI scope note")
-NO_UNITS = hd.sr.CodedConcept("1", "UCUM", "no units")
 
 #: Patient and General Study module attributes copied from the source (when present).
 PATIENT_STUDY_KEYWORDS = (
@@ -119,14 +124,6 @@ class SeriesResults:
     @property
     def files(self) -> list[Path]:
         return [p for p in (self.sr, self.kos) if p is not None] + list(self.sc)
-
-
-@dataclass
-class _Slice:
-    index: int  # in the series
-    entry: dict[str, Any]  # the report's slice entry
-    header: Dataset  # the source file, without pixel data
-    frame: int | None  # 1-based frame number of a multi-frame source
 
 
 #: Type 2 Patient / General Study attributes: present, possibly empty, in every object we
@@ -179,161 +176,6 @@ def _write(ds: Dataset, path: Path) -> Path:
     ds.save_as(buf, enforce_file_format=True)
     atomic_write_bytes(path, buf.getvalue())
     return path
-
-
-def _device_observer(model: Mapping[str, Any]) -> hd.sr.ObserverContext:
-    sha = str(model.get("sha256", ""))
-    return hd.sr.ObserverContext(
-        observer_type=codes.DCM.Device,
-        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
-            uid=generate_uid(entropy_srcs=[sha or "unknown model"]),
-            name=str(model.get("name") or "ICH model")[:64],
-            manufacturer_name=MANUFACTURER,
-            model_name=str(model.get("name") or "ICH model")[:64],
-        ),
-    )
-
-
-def _image_item(sl: _Slice) -> hd.sr.ImageContentItem:
-    return hd.sr.ImageContentItem(
-        name=codes.DCM.SourceImage,
-        referenced_sop_class_uid=sl.header.SOPClassUID,
-        referenced_sop_instance_uid=sl.header.SOPInstanceUID,
-        referenced_frame_numbers=sl.frame,
-        relationship_type=hd.sr.RelationshipTypeValues.CONTAINS,
-    )
-
-
-def build_sr_content(
-    study: Mapping[str, Any], model: Mapping[str, Any], flagged: Sequence[_Slice], disclaimer: str
-) -> hd.sr.ContainerContentItem:
-    """The SR content tree (root container and its items)."""
-    contains = hd.sr.RelationshipTypeValues.CONTAINS
-    root = hd.sr.ContainerContentItem(name=REPORT_TITLE)
-    items: list[hd.sr.ContentItem] = list(_device_observer(model))
-    sha = str(model.get("sha256", ""))
-    algo = hd.sr.AlgorithmIdentification(
-        name=str(model.get("name") or "ICH model")[:64],
-        version=str(model.get("version") or "unknown")[:64],
-        parameters=[f"sha256={sha}", f"software=ICH Viewer {__version__}"],
-    )
-    items += list(algo)
-    in_scope = bool(study.get("in_scope", True))
-    if not in_scope:
-        finding = OUT_OF_SCOPE
-    elif study.get("study_flagged"):
-        finding = label_code("any")
-    else:
-        finding = NO_ICH
-    items.append(
-        hd.sr.CodeContentItem(name=codes.DCM.Finding, value=finding, relationship_type=contains)
-    )
-    if study.get("study_probability") is not None:
-        items.append(
-            hd.sr.NumContentItem(
-                name=STUDY_PROBABILITY,
-                value=float(study["study_probability"]),
-                unit=NO_UNITS,
-                relationship_type=contains,
-            )
-        )
-    if study.get("study_threshold") is not None:
-        items.append(
-            hd.sr.NumContentItem(
-                name=STUDY_THRESHOLD,
-                value=float(study["study_threshold"]),
-                unit=NO_UNITS,
-                relationship_type=contains,
-            )
-        )
-    if study.get("scope_reason"):
-        items.append(
-            hd.sr.TextContentItem(
-                name=SCOPE_NOTE, value=str(study["scope_reason"])[:1024], relationship_type=contains
-            )
-        )
-    for sl in flagged:
-        box = hd.sr.ContainerContentItem(name=FLAGGED_SLICE, relationship_type=contains)
-        children: list[hd.sr.ContentItem] = [_image_item(sl)]
-        for lb in sl.entry.get("flagged_labels", []):
-            children.append(
-                hd.sr.CodeContentItem(
-                    name=codes.DCM.Finding, value=label_code(lb), relationship_type=contains
-                )
-            )
-        for lb in LABELS:
-            p = sl.entry.get("probabilities", {}).get(lb)
-            if p is None:
-                continue
-            children.append(
-                hd.sr.NumContentItem(
-                    name=probability_code(lb),
-                    value=float(p),
-                    unit=NO_UNITS,
-                    relationship_type=contains,
-                )
-            )
-        box.ContentSequence = hd.sr.ContentSequence(children)
-        items.append(box)
-    items.append(
-        hd.sr.TextContentItem(
-            name=codes.DCM.Comment,
-            value=f"{disclaimer}. AI result of ICH Viewer {__version__}; "
-            f"{NOT_FOR_DIAGNOSTIC_USE.lower()}.",
-            relationship_type=contains,
-        )
-    )
-    root.ContentSequence = hd.sr.ContentSequence(items)
-    return root
-
-
-def burn_in(
-    hu: np.ndarray,
-    cam: np.ndarray | None,
-    lines: Sequence[str],
-    *,
-    min_size: int = 512,
-) -> tuple[np.ndarray, int]:
-    """RGB uint8 capture of a slice: brain window, heatmap blended on, text drawn.
-
-    Returns (image, scale): small slices are enlarged by the integer ``scale`` (nearest
-    neighbour) so the text stays legible; the caller divides the pixel spacing by it.
-    """
-    import cv2
-
-    gray = (apply_window(np.asarray(hu, dtype=np.float32), "brain") * 255.0 + 0.5).astype(np.uint8)
-    rgb = np.repeat(gray[..., None], 3, axis=-1).astype(np.float32)
-    if cam is not None:
-        rgba = cam_to_rgba(np.asarray(cam, dtype=np.float32)).astype(np.float32)
-        alpha = rgba[..., 3:4] / 255.0
-        rgb = rgb * (1.0 - alpha) + rgba[..., :3] * alpha
-    img = np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
-    scale = max(1, int(np.ceil(min_size / max(1, min(img.shape[:2])))))
-    if scale > 1:
-        img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
-    h, w = img.shape[:2]
-    font, fs = cv2.FONT_HERSHEY_SIMPLEX, max(0.4, w / 900.0)
-    th = max(1, round(fs * 2))
-    step = int(30 * fs) + 6
-    text = [NOT_FOR_DIAGNOSTIC_USE, *lines]
-    for k, line in enumerate(text):
-        y = step * (k + 1)
-        colour = (255, 40, 40) if k == 0 else (255, 255, 0)
-        cv2.putText(img, line, (10, y), font, fs, (0, 0, 0), th + 2, cv2.LINE_AA)
-        cv2.putText(img, line, (10, y), font, fs, colour, th, cv2.LINE_AA)
-    y = h - 12
-    cv2.putText(img, NOT_FOR_DIAGNOSTIC_USE, (10, y), font, fs, (0, 0, 0), th + 2, cv2.LINE_AA)
-    cv2.putText(img, NOT_FOR_DIAGNOSTIC_USE, (10, y), font, fs, (255, 40, 40), th, cv2.LINE_AA)
-    return img, scale
-
-
-def heatmap_label(entry: Mapping[str, Any]) -> str:
-    """The label whose map a capture shows: the most probable flagged subtype, else 'any'."""
-    probs = entry.get("probabilities", {})
-    subtypes = [lb for lb in entry.get("flagged_labels", []) if lb != "any"]
-    if subtypes:
-        return max(subtypes, key=lambda lb: probs.get(lb, 0.0))
-    return "any"
 
 
 def _find_series(found_series: Iterable[SeriesInfo], uid: str) -> SeriesInfo:
