@@ -24,6 +24,7 @@ SCREENSHOT_TIMEOUT_S = 300
 #: Longest wait for the AI (model load, scoring, the shown slice's CAM) in screenshot mode.
 SCREENSHOT_AI_TIMEOUT_S = 180
 SCREENSHOT_PRESETS = ("brain", "subdural", "bone", "rgb")
+PLANES = ("axial", "coronal", "sagittal")
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: Qt's offscreen plugin (used for --screenshot) warns about this for every window; it says
 #: nothing about the viewer, so it is logged at debug level only.
@@ -97,12 +98,14 @@ def run_gui(
     heatmap: str | None = None,
     argv: list[str] | None = None,
     model: str | None = None,
+    plane: str | None = None,
 ) -> int:
     """Open the viewer on ``paths`` (the demo study when empty) and run until it closes.
 
     With ``screenshot``, render the window offscreen once the study has loaded, apply
     ``preset`` (brain|subdural|bone|rgb), ``mode`` (linear|sigmoid) and ``slice_index``
-    (0-based, clamped), wait for the AI's scores of the study (and, with ``heatmap``, the
+    (0-based, clamped; with ``plane`` coronal or sagittal, the index of that reformat, shown
+    alone; default the middle), wait for the AI's scores of the study (and, with ``heatmap``, the
     CAM of that label on the shown slice), save the PNG and return without an event loop.
     Returns 0 on success, 1 when the screenshot shows no image (study missing or
     unreadable), 2 for a bad argument.
@@ -113,6 +116,9 @@ def run_gui(
         return 2
     if mode is not None and mode not in ("linear", "sigmoid"):
         logger.error("unknown mode %r; choose linear or sigmoid", mode)
+        return 2
+    if plane is not None and plane not in PLANES:
+        logger.error("unknown plane %r; choose one of %s", plane, ", ".join(PLANES))
         return 2
     if heatmap is not None and heatmap not in LABELS:
         logger.error("unknown heatmap label %r; choose one of %s", heatmap, ", ".join(LABELS))
@@ -142,7 +148,7 @@ def run_gui(
 
     if screenshot:
         return _screenshot(
-            app, MainWindow, paths, screenshot, preset, mode, slice_index, heatmap, model
+            app, MainWindow, paths, screenshot, preset, mode, slice_index, heatmap, model, plane
         )
 
     win = MainWindow(model_path=model)
@@ -159,6 +165,8 @@ def run_gui(
     if heatmap:
         win.set_heatmap_label(heatmap)
         win.set_heatmap(True)
+    if plane:
+        win.mpr.show_plane(plane)
     return int(app.exec())
 
 
@@ -172,6 +180,7 @@ def _screenshot(
     slice_index: int | None,
     heatmap: str | None = None,
     model: str | None = None,
+    plane: str | None = None,
 ) -> int:
     """Load, wait, render and save; settings are neither read nor written (reproducible)."""
     from PySide6 import QtCore
@@ -184,8 +193,9 @@ def _screenshot(
     timer = QtCore.QTimer(singleShot=True)
     timer.timeout.connect(loop.quit)
     opened = True
+    reformat = plane in ("coronal", "sagittal")  # --slice is then the reformat's index
     if paths:
-        win.open_paths(paths, start_slice=slice_index)
+        win.open_paths(paths, start_slice=None if reformat else slice_index)
     else:
         opened = win.open_demo()
     if opened and win.loader.busy:
@@ -195,8 +205,10 @@ def _screenshot(
             logger.warning("screenshot taken before the study finished loading")
     win.apply_preset(preset or "brain")
     win.set_mode(mode or "linear")
-    if slice_index is not None and win.reader is not None:
+    if slice_index is not None and win.reader is not None and not reformat:
         win.set_slice(slice_index)
+    if plane:
+        win.mpr.show_plane(plane, slice_index if reformat else None)
     if heatmap:
         win.set_heatmap_label(heatmap)
         win.set_heatmap(True)
@@ -207,7 +219,10 @@ def _screenshot(
     win.ai.flush()
     if heatmap:
         win.heatmap.refresh()  # the CAM may have landed after the last queued refresh
+    if reformat and not win.mpr.wait_until_idle(SCREENSHOT_AI_TIMEOUT_S * 1000):
+        logger.warning("screenshot taken before the %s reformat was computed", plane)
     win.fit_view()
+    win.mpr.fit()
     app.processEvents()
     pixmap = win.grab()
     Path(out).parent.mkdir(parents=True, exist_ok=True)

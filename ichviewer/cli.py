@@ -60,6 +60,11 @@ def _gui_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--preset", choices=("brain", "subdural", "bone", "rgb"))
     p.add_argument("--mode", choices=("linear", "sigmoid"))
+    p.add_argument(
+        "--plane",
+        choices=("axial", "coronal", "sagittal"),
+        help="view to show alone (a coronal or sagittal reformat; --slice is then its index)",
+    )
     p.add_argument("--slice", type=int, metavar="N", help="0-based slice index to show")
     p.add_argument("--heatmap", metavar="LABEL", help="show the AI heatmap of this label")
     p.add_argument(
@@ -189,5 +194,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         mode=args.mode,
         slice_index=args.slice,
         heatmap=args.heatmap,
+        plane=args.plane,
         model=args.model,
     )

@@ -186,6 +186,8 @@ def build_actions(win: MainWindow) -> Actions:
     _action(win, acts, "first", "first", lambda: win.state.set_index(0), "Home")
     _action(win, acts, "last", "last", lambda: win.state.set_index(1 << 30), "End")
 
+    _mpr_actions(win, acts, m_view, tb)
+
     m_help = mb.addMenu("&Help")
     m_help.addAction(
         _action(win, acts, "shortcuts", "&Keyboard shortcuts", win.show_shortcuts, "F1")
@@ -210,3 +212,87 @@ def fill_recent_menu(
         a.setToolTip("\n".join(entry))
         a.triggered.connect(lambda _c=False, e=entry: open_cb(list(e)))
     menu.setEnabled(bool(recent))
+
+
+def _mpr_actions(
+    win: MainWindow, acts: Actions, m_view: QtWidgets.QMenu, tb: QtWidgets.QToolBar
+) -> None:
+    """View > Layout and reformats, and the layout buttons and slab box of the toolbar."""
+    # Here, not at the top: the reformat choices are all this module needs of the part.
+    from ichviewer.ui.parts.mpr import LAYOUTS, PLANES, SLAB_MODES, SLABS_MM
+
+    mpr = win.mpr
+    m = m_view.addMenu("Layout and &reformats")
+    m.setObjectName("menu_mpr")
+    m_view.addSeparator()
+    tb.addSeparator()
+    groups: dict[str, dict[object, QtGui.QAction]] = {}
+
+    def choice(kind: str, value: object, text: str, slot: Callable[[], object], tip: str = ""):
+        a = _action(win, acts, f"{kind}_{value}", text, slot, tip=tip)
+        a.setCheckable(True)
+        groups.setdefault(kind, {})[value] = a
+        m.addAction(a)
+        return a
+
+    tips = {"1x1": "One view: the plane chosen below", "1x3": "Axial | coronal | sagittal"}
+    for layout in LAYOUTS:
+        a = choice("layout", layout, layout, lambda v=layout: mpr.set_layout(v), tips[layout])
+        tb.addAction(a)
+    m.addSeparator()
+    for plane in PLANES:
+        choice("plane", plane, plane.capitalize(), lambda v=plane: mpr.set_plane(v))
+    m.addSeparator()
+    for mm in SLABS_MM:
+        text = f"Slab {mm:g} mm" if mm else "Slab off"
+        choice("slab", int(mm), text, lambda v=mm: mpr.set_slab(v))
+    m.addSeparator()
+    for mode, text in SLAB_MODES.items():
+        choice("slabmode", mode, f"Slab {text}", lambda v=mode: mpr.set_slab_mode(v))
+    m.addSeparator()
+    patient = _action(
+        win,
+        acts,
+        "mpr_patient_axes",
+        "Reformat on patient axes (tilted studies)",
+        lambda on: mpr.set_frame("patient" if on else "acquisition"),
+        checkable=True,
+        tip="Off: perpendicular to the tilted slices, as on the scanner console",
+    )
+    m.addAction(patient)
+    for kind, group in groups.items():
+        exclusive = QtGui.QActionGroup(win)
+        exclusive.setObjectName(f"{kind}_group")
+        for a in group.values():
+            exclusive.addAction(a)
+    slab_box = QtWidgets.QComboBox(tb)
+    slab_box.setObjectName("slab_box")
+    slab_box.setToolTip("Thick slab of the reformats: thickness and MIP or mean")
+    slab_box.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+    for mode, mode_text in SLAB_MODES.items():
+        for mm in SLABS_MM[1:]:
+            slab_box.addItem(f"{mode_text} {mm:g} mm", (mm, mode))
+    slab_box.insertItem(0, "Slab off", (0.0, "mip"))
+    slab_box.activated.connect(lambda i: mpr.set_slab(*slab_box.itemData(i)))
+    tb.addWidget(slab_box)
+
+    def follow() -> None:
+        chosen = {
+            "layout": mpr.layout,
+            "plane": mpr.plane,
+            "slab": int(mpr.slab_mm),
+            "slabmode": mpr.slab_mode,
+        }
+        for kind, group in groups.items():
+            for value, a in group.items():
+                with QtCore.QSignalBlocker(a):
+                    a.setChecked(value == chosen[kind])
+        with QtCore.QSignalBlocker(patient):
+            patient.setChecked(mpr.frame == "patient")
+        want = (0.0, "mip") if not mpr.slab_mm else (mpr.slab_mm, mpr.slab_mode)
+        with QtCore.QSignalBlocker(slab_box):
+            items = [tuple(slab_box.itemData(i)) for i in range(slab_box.count())]
+            slab_box.setCurrentIndex(items.index(want) if want in items else 0)
+
+    mpr.changed.connect(follow)
+    follow()

@@ -27,6 +27,7 @@ from ichviewer.ui.parts.heatmap import HeatmapPart
 from ichviewer.ui.parts.image import ImagePart
 from ichviewer.ui.parts.loading import LoadingPart, local_paths
 from ichviewer.ui.parts.model import ModelPart
+from ichviewer.ui.parts.mpr import MprPart
 from ichviewer.ui.parts.review import ReviewPart
 from ichviewer.ui.parts.worklist import WorklistPart
 from ichviewer.ui.settings import ViewerSettings, load_settings, save_settings, settings_path
@@ -101,6 +102,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.review.commit_note,
         )
         self.worklist = WorklistPart(self, self.ai, self.open_paths)
+        self.mpr = MprPart(self, st, s, self.image.widget, self.image.view)  # reformats
         self.loading.loader.cancelled.connect(self.ai.only_loaded_slices)
         # Widgets by the names tests, the app and the benchmarks use.
         self.image_view, self.slider = self.image.view, self.image.slider
