@@ -35,12 +35,13 @@ from types import MappingProxyType
 from typing import Any
 
 from ichviewer.core.labels import LABELS
+from ichviewer.core.presets import Preset
 from ichviewer.paths import bundled_model_path
 
 logger = logging.getLogger("ichviewer")
 
 ENV_VAR = "ICHVIEWER_SITE_CONFIG"
-KNOWN_KEYS = ("model", "thresholds", "auto_score", "pacs")  # pacs: read by ichviewer.net.nodes
+KNOWN_KEYS = ("model", "thresholds", "auto_score", "pacs", "presets")  # pacs: ichviewer.net.nodes
 
 
 def default_site_config_path() -> Path:
@@ -70,6 +71,8 @@ class SiteConfig:
     model_path: Path | None = None
     thresholds: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     auto_score: bool | None = None
+    #: Window presets the site adds to the built-in ones (or overrides by name).
+    presets: tuple[Preset, ...] = ()
     source: Path | None = None
     warnings: tuple[str, ...] = ()
 
@@ -111,6 +114,25 @@ def _parse_thresholds(raw: Any, path: Path, problems: list[str]) -> dict[str, fl
     return out
 
 
+def _parse_presets(raw: Any, path: Path, problems: list[str]) -> tuple[Preset, ...]:
+    """Window presets, entry by entry: a bad or repeated entry is skipped with a warning."""
+    if not isinstance(raw, list):
+        _warn(problems, path, "presets", f"expected a list of presets, got {raw!r}")
+        return ()
+    out: list[Preset] = []
+    for i, entry in enumerate(raw):
+        try:
+            p = Preset.from_json(entry, f"presets[{i}]")
+        except ValueError as exc:
+            _warn(problems, path, f"presets[{i}]", str(exc).removeprefix(f"presets[{i}]: "))
+            continue
+        if any(q.name.casefold() == p.name.casefold() for q in out):
+            _warn(problems, path, f"presets[{i}]", f"preset name {p.name!r} appears again")
+            continue
+        out.append(p)
+    return tuple(out)
+
+
 def load_site_config(path: str | Path | None = None) -> SiteConfig:
     """Read the site file (``path`` or :func:`site_config_path`). Never raises.
 
@@ -150,10 +172,12 @@ def load_site_config(path: str | Path | None = None) -> SiteConfig:
             _warn(
                 problems, path, "auto_score", f"expected true or false, got {data['auto_score']!r}"
             )
+    presets = _parse_presets(data["presets"], path, problems) if "presets" in data else ()
     return SiteConfig(
         model_path=model,
         thresholds=MappingProxyType(thresholds),
         auto_score=auto_score,
+        presets=presets,
         source=path,
         warnings=tuple(problems),
     )

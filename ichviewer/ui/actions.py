@@ -23,6 +23,7 @@ PRESET_LABELS = (
     ("subdural", "Subdural", "2"),
     ("bone", "Bone", "3"),
     ("rgb", "RGB", "4"),
+    ("stroke", "Stroke", "5"),  # 40/40; more presets in View > Window > Window presets
 )
 
 

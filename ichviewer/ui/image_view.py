@@ -2,10 +2,13 @@
 RGBA overlay layer above it, corner text, and PACS-style mouse handling.
 
 Mouse: wheel scrolls slices, Ctrl+wheel and right-drag zoom, middle-drag and Shift+left-drag
-pan, left-drag changes window width (horizontal) and level (vertical). Geometry is in mm:
+pan, left-drag changes window width (horizontal) and level (vertical), or, while a
+measuring tool is on, draws (:attr:`ImageView.tool_event`). Geometry is in mm:
 the image item is scaled by the pixel spacing, so rows and columns of different spacing
 keep their true aspect, and the y axis points down so row 0 (anterior, for axial CT) is at
-the top and column 0 (the patient's right) on the left, as DICOM intends.
+the top and column 0 (the patient's right) on the left, as DICOM intends, unless the view is
+flipped or turned (:meth:`ImageView.set_view_matrix`): the image, its overlay and the
+drawn measurements (children of the image item) turn together.
 """
 
 from __future__ import annotations
@@ -58,17 +61,39 @@ class SliceGraphicsView(pg.GraphicsView):
     wl_drag_started = QtCore.Signal()
     wl_dragged = QtCore.Signal(float, float)  # total dx, dy in screen pixels since the press
     wl_drag_finished = QtCore.Signal()
+    #: A measuring tool's left-button events: "press" | "move" | "release" | "double", and the
+    #: scene position. Sent instead of W/L drags while :attr:`tool_active` is set.
+    tool_mouse = QtCore.Signal(str, QtCore.QPointF)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent, background=IMAGE_BACKGROUND)
         self._wl_press: QtCore.QPointF | None = None
         self._wl_active = False
+        self.tool_active = False
+        self._tool_down = False
 
-    def mousePressEvent(self, ev: QtGui.QMouseEvent) -> None:
-        if (
+    def _tool_event(self, kind: str, ev: QtGui.QMouseEvent) -> None:
+        self.tool_mouse.emit(kind, QtCore.QPointF(self.mapToScene(ev.position().toPoint())))
+        ev.accept()
+
+    def _is_plain_left(self, ev: QtGui.QMouseEvent) -> bool:
+        return (
             ev.button() == QtCore.Qt.MouseButton.LeftButton
             and not ev.modifiers() & QtCore.Qt.KeyboardModifier.ShiftModifier
-        ):
+        )
+
+    def mouseDoubleClickEvent(self, ev: QtGui.QMouseEvent) -> None:
+        if self.tool_active and self._is_plain_left(ev):
+            self._tool_event("double", ev)
+            return
+        super().mouseDoubleClickEvent(ev)
+
+    def mousePressEvent(self, ev: QtGui.QMouseEvent) -> None:
+        if self.tool_active and self._is_plain_left(ev):
+            self._tool_down = True
+            self._tool_event("press", ev)
+            return
+        if self._is_plain_left(ev):
             self._wl_press = ev.position()
             self._wl_active = False
             ev.accept()
@@ -76,6 +101,9 @@ class SliceGraphicsView(pg.GraphicsView):
         super().mousePressEvent(ev)
 
     def mouseMoveEvent(self, ev: QtGui.QMouseEvent) -> None:
+        if self._tool_down and ev.buttons() & QtCore.Qt.MouseButton.LeftButton:
+            self._tool_event("move", ev)
+            return
         if self._wl_press is not None and ev.buttons() & QtCore.Qt.MouseButton.LeftButton:
             d = ev.position() - self._wl_press
             if not self._wl_active and abs(d.x()) + abs(d.y()) < DRAG_START_PX:
@@ -89,6 +117,10 @@ class SliceGraphicsView(pg.GraphicsView):
         super().mouseMoveEvent(ev)
 
     def mouseReleaseEvent(self, ev: QtGui.QMouseEvent) -> None:
+        if self._tool_down and ev.button() == QtCore.Qt.MouseButton.LeftButton:
+            self._tool_down = False
+            self._tool_event("release", ev)
+            return
         if self._wl_press is not None and ev.button() == QtCore.Qt.MouseButton.LeftButton:
             if self._wl_active:
                 d = ev.position() - self._wl_press
@@ -105,6 +137,9 @@ class ImageView(QtWidgets.QWidget):
 
     hovered = QtCore.Signal(int, int)  # column, row under the cursor; -1, -1 outside
     zoom_changed = QtCore.Signal(float)
+    #: A measuring tool's mouse event ("press" | "move" | "release" | "double") at image
+    #: point (x, y): pixel centres on integers, as :mod:`ichviewer.core.measure` wants.
+    tool_event = QtCore.Signal(str, float, float)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -119,6 +154,13 @@ class ImageView(QtWidgets.QWidget):
         self.overlay_item.setVisible(False)
         self.view_box.addItem(self.image_item)
         self.view_box.addItem(self.overlay_item)
+        #: Measurements are drawn in here, in image points (pixel centres on integers); a
+        #: child of the image item, so it follows the spacing, flips and turns.
+        self.annotations = pg.ItemGroup(self.image_item)
+        self.annotations.setTransform(QtGui.QTransform.fromTranslate(0.5, 0.5))
+        self.annotations.setZValue(20)
+        self._matrix = np.eye(2, dtype=np.int64)
+        self.graphics.tool_mouse.connect(self._on_tool_mouse)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.graphics)
@@ -147,7 +189,28 @@ class ImageView(QtWidgets.QWidget):
         row_mm, col_mm = spacing if spacing and min(spacing) > 0 else (1.0, 1.0)
         self._spacing = (float(row_mm), float(col_mm))
         self._shape = (rows, columns)
-        tr = QtGui.QTransform.fromScale(col_mm, row_mm)
+        self._apply_transform()
+
+    def set_view_matrix(self, matrix: np.ndarray) -> None:
+        """Flip / turn the view: ``matrix`` from :func:`ichviewer.core.presets.view_transform`
+        takes image directions to screen directions; the image is fitted again."""
+        m = np.asarray(matrix, dtype=np.int64)
+        if np.array_equal(m, self._matrix):
+            return
+        self._matrix = m
+        self._apply_transform()
+        self.fit()
+
+    def _apply_transform(self) -> None:
+        """Pixels -> mm (the spacing), then the view matrix, moved back to the origin."""
+        row_mm, col_mm = self._spacing
+        m = self._matrix
+        tr = QtGui.QTransform.fromScale(col_mm, row_mm) * QtGui.QTransform(
+            float(m[0, 0]), float(m[1, 0]), float(m[0, 1]), float(m[1, 1]), 0.0, 0.0
+        )
+        rows, cols = self._shape or (0, 0)
+        box = tr.mapRect(QtCore.QRectF(0, 0, cols, rows))
+        tr = tr * QtGui.QTransform.fromTranslate(-box.left(), -box.top())
         self.image_item.setTransform(tr)
         self.overlay_item.setTransform(tr)
 
@@ -193,7 +256,7 @@ class ImageView(QtWidgets.QWidget):
         if self._shape is None:
             return
         rows, cols = self._shape
-        rect = QtCore.QRectF(0, 0, cols * self._spacing[1], rows * self._spacing[0])
+        rect = self.image_item.transform().mapRect(QtCore.QRectF(0, 0, cols, rows))
         self.view_box.setRange(rect=rect, padding=0.0)
 
     def zoom(self) -> float:
@@ -203,7 +266,8 @@ class ImageView(QtWidgets.QWidget):
         vr, box = self.view_box.viewRect(), self.view_box.rect()
         if vr.width() <= 0 or box.width() <= 0:
             return 1.0
-        return box.width() / vr.width() * self._spacing[1]
+        across = self._spacing[1] if self._matrix[0, 0] else self._spacing[0]  # turned: rows
+        return box.width() / vr.width() * across
 
     def image_pixel_at(self, scene_pos: QtCore.QPointF) -> tuple[int, int] | None:
         """(column, row) of the image pixel under a scene position, or None outside."""
@@ -243,6 +307,18 @@ class ImageView(QtWidgets.QWidget):
         self.message.move(
             (self.graphics.width() - w) // 2, (self.graphics.height() - self.message.height()) // 2
         )
+
+    def set_tool_active(self, on: bool) -> None:
+        """Left-button drags draw (``tool_event``) instead of changing the window."""
+        self.graphics.tool_active = bool(on)
+        cursor = QtCore.Qt.CursorShape.CrossCursor if on else QtCore.Qt.CursorShape.ArrowCursor
+        self.graphics.viewport().setCursor(cursor)
+
+    def _on_tool_mouse(self, kind: str, scene_pos: QtCore.QPointF) -> None:
+        if self._shape is None:
+            return
+        p = self.image_item.mapFromScene(scene_pos)
+        self.tool_event.emit(kind, p.x() - 0.5, p.y() - 0.5)
 
     def _on_scene_mouse_moved(self, args: tuple) -> None:
         hit = self.image_pixel_at(args[0])

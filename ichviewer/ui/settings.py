@@ -3,7 +3,8 @@
 What is kept: window geometry and dock layout, last preset and mode, cine speed, recent
 studies, the series chosen per study, whether the patient name is shown, and the AI's
 settings (automatic scoring, heatmap opacity and colours, a checkpoint chosen instead of
-the bundled one). A file that
+the bundled one), and the user's own window presets (``window_presets``, the JSON of
+:meth:`ichviewer.core.presets.PresetTable.to_json`). A file that
 cannot be parsed is moved aside and defaults are used; a value of the wrong kind falls back
 to its default. Either way the caller gets a warning to show the user.
 """
@@ -19,7 +20,8 @@ from PySide6 import QtCore
 
 from ichviewer import paths
 from ichviewer.core.heatmap import COLORMAPS
-from ichviewer.ui.display import VIEW_PRESETS
+from ichviewer.core.presets import Preset, PresetTable, presets_from_json, presets_to_json
+from ichviewer.site_config import load_site_config
 
 logger = logging.getLogger("ichviewer.ui")
 
@@ -46,6 +48,8 @@ class ViewerSettings:
     heatmap_opacity: int = 60
     heatmap_colormap: str = "jet"
     model_path: str = ""
+    #: The user's window presets (added in Settings, or overriding a built-in / site one).
+    user_presets: list[Preset] = field(default_factory=list)
 
     def add_recent(self, entry: list[str]) -> None:
         """Put a study (its list of paths) first in the recent list, without duplicates."""
@@ -95,10 +99,17 @@ def load_settings(path: Path | None = None) -> tuple[ViewerSettings, list[str]]:
             setattr(out, key, bytes(v.data()))
         else:
             bad(key)
+    v = qs.value("window_presets")
+    if v is not None:
+        try:
+            out.user_presets = list(presets_from_json(str(v), "window_presets"))
+        except ValueError as exc:
+            bad("window_presets")
+            logger.warning("%s", exc)
     v = qs.value("preset")
     if v is not None:
-        if v in VIEW_PRESETS:
-            out.preset = str(v)
+        if isinstance(v, str) and v.casefold() in _known_presets(out.user_presets):
+            out.preset = v
         else:
             bad("preset")
     v = qs.value("mode")
@@ -156,6 +167,12 @@ def load_settings(path: Path | None = None) -> tuple[ViewerSettings, list[str]]:
     return out, warnings
 
 
+def _known_presets(user: list[Preset]) -> set[str]:
+    """Names (case-folded) a saved preset may have: rgb, built-in, the site's, the user's."""
+    table = PresetTable(site=load_site_config().presets, user=user)
+    return {"rgb", *(n.casefold() for n in table.names())}
+
+
 def _valid_recent(value: object) -> bool:
     return isinstance(value, list) and all(
         isinstance(e, list) and e and all(isinstance(p, str) for p in e) for e in value
@@ -190,6 +207,7 @@ def save_settings(settings: ViewerSettings, path: Path | None = None) -> bool:
     qs.setValue("heatmap_opacity", int(settings.heatmap_opacity))
     qs.setValue("heatmap_colormap", settings.heatmap_colormap)
     qs.setValue("model_path", settings.model_path)
+    qs.setValue("window_presets", json.dumps(presets_to_json(settings.user_presets)))
     qs.sync()
     if qs.status() != QtCore.QSettings.Status.NoError:
         logger.warning("settings could not be written to %s (%s)", path, qs.status().name)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtWidgets
 
+from ichviewer.core.presets import transform_labels
 from ichviewer.core.windowing import Window
 from ichviewer.ui.corner_text import CornerContext, corner_lines, orientation_labels
 from ichviewer.ui.display import display_lut, drag_window
@@ -70,7 +71,7 @@ class ImagePart:
             return
         s = r.series
         self.view.set_geometry(s.rows, s.columns, s.pixel_spacing or s.slices[0].pixel_spacing)
-        self.view.corners.set_orientation(orientation_labels(s.orientation))
+        self._show_orientation()
         self.view.set_message("")
         with QtCore.QSignalBlocker(self.slider):
             self.slider.setRange(0, s.n_slices - 1)
@@ -90,10 +91,18 @@ class ImagePart:
     def _on_display(self) -> None:
         d = self.state.display
         self.view.set_lut(display_lut(d))
+        self.view.set_view_matrix(d.view_matrix)  # flips / turns (window tools)
+        self._show_orientation()
         if d.preset != "custom":
             self.settings.preset = d.preset
         self.settings.mode = d.mode
         self.update_corners()
+
+    def _show_orientation(self) -> None:
+        """Edge letters of the series, moved with the view's flips and turns."""
+        r = self.state.reader
+        labels = orientation_labels(r.series.orientation if r is not None else None)
+        self.view.corners.set_orientation(transform_labels(labels, self.state.display.view_matrix))
 
     def update_corners(self) -> None:
         r, i = self.state.reader, self.state.index
@@ -137,8 +146,10 @@ class ImagePart:
         self.view.fit()
 
     def reset(self) -> None:
-        """Fit, and drop a dragged window for the last preset's."""
+        """Fit, drop a dragged window for the last preset's, and undo flips and turns."""
         self.view.fit()
+        if self.state.display.is_reoriented:
+            self.state.set_display(self.state.display.with_orientation_reset())
         if self.state.display.preset == "custom":
             self.apply_preset(self.settings.preset)
 
