@@ -2,7 +2,9 @@
 export of AI results with those marks as JSON or CSV.
 
 One JSON file per series under ``data_dir()/marks``, named by a hash of the Study and Series
-Instance UIDs (UIDs need not be readable in a folder listing). Every change is written
+Instance UIDs (UIDs need not be readable in a folder listing); the series' measurements
+(:class:`ichviewer.core.measure.Measurements`) in a sibling ``<same name>.measurements.json``,
+so a marks file of version 1 reads as before. Every change is written
 whole with :func:`ichviewer.paths.atomic_write_bytes`: a crash or a kill leaves the previous
 or the new file, never half of one. A file that cannot be read is moved aside (``.corrupt``)
 and the caller gets a warning to show; marks are never silently dropped.
@@ -26,6 +28,7 @@ import numpy as np
 
 from ichviewer.core.constants import DISCLAIMER
 from ichviewer.core.labels import LABELS
+from ichviewer.core.measure import Measurements
 from ichviewer.core.triage import flagged_mask
 from ichviewer.paths import atomic_write_bytes, data_dir, remove_stale_temp_files, set_aside
 
@@ -49,6 +52,7 @@ CSV_COLUMNS = (
     "model_name",
     "model_sha256",
     "disclaimer",
+    "measurements",
 )
 
 
@@ -217,6 +221,42 @@ def load_marks(
         return empty, msg
 
 
+def measurements_path(study_uid: str, series_uid: str, root: Path | None = None) -> Path:
+    return marks_path(study_uid, series_uid, root).with_suffix(".measurements.json")
+
+
+def load_measurements(
+    study_uid: str, series_uid: str, root: Path | None = None
+) -> tuple[Measurements, str | None]:
+    """The saved measurements of a series, like :func:`load_marks` (a bad file is set aside)."""
+    path = measurements_path(study_uid, series_uid, root)
+    empty = Measurements(series_instance_uid=series_uid, study_instance_uid=study_uid)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return empty, None
+    except OSError as exc:
+        return empty, f"Measurements file {path} could not be read ({exc.strerror or exc})"
+    try:
+        items = Measurements.from_json(data.decode("utf-8"))
+        if (items.study_instance_uid, items.series_instance_uid) != (study_uid, series_uid):
+            raise ValueError("measurements: belong to another series")
+        return items, None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        aside = set_aside(path)
+        kept = f"; kept as {aside.name}" if aside else ""
+        msg = f"Saved measurements could not be read ({exc}){kept}; starting with none"
+        logger.warning("%s", msg)
+        return empty, msg
+
+
+def save_measurements(items: Measurements, root: Path | None = None) -> Path:
+    """Write a series' measurements atomically (the UIDs are the container's); OSError."""
+    path = measurements_path(items.study_instance_uid, items.series_instance_uid, root)
+    atomic_write_bytes(path, (json.dumps(items.to_json(), indent=1) + "\n").encode("utf-8"))
+    return path
+
+
 def save_marks(marks: StudyMarks, root: Path | None = None) -> Path:
     """Write all marks of a series atomically; returns the file. Raises OSError."""
     path = marks_path(marks.study_instance_uid, marks.series_instance_uid, root)
@@ -242,11 +282,14 @@ def results_report(
     model: dict[str, Any],
     marks: StudyMarks | None = None,
     disclaimer: str = DISCLAIMER,
+    measurements: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """The export of one series: AI results per slice (null where not scored) and marks.
 
     ``slices``: (SOP Instance UID, position mm) per index; ``probabilities``: (N, 6) with NaN
-    for unscored slices. Keys follow the ``ichviewer triage`` report (DESIGN.md)."""
+    for unscored slices. Keys follow the ``ichviewer triage`` report (DESIGN.md).
+    ``measurements``: the reader's measurements as dicts with at least ``index`` and
+    ``summary`` (a line such as "ruler 12.3 mm"), listed under the study."""
     p = np.asarray(probabilities, dtype=np.float64)
     t = np.asarray(thresholds, dtype=np.float64)
     if p.shape != (len(slices), len(LABELS)):
@@ -285,6 +328,7 @@ def results_report(
         "max": None if peak is None else {lb: _r(v) for lb, v in zip(LABELS, peak, strict=True)},
         "flagged": flagged,
         "slices": rows,
+        "measurements": [dict(m) for m in measurements],
     }
     return {
         "format": RESULTS_FORMAT,
@@ -304,6 +348,9 @@ def results_csv(report: dict[str, Any]) -> str:
     w.writerow(CSV_COLUMNS)
     model = report.get("model", {})
     for st in report["studies"]:
+        measured: dict[int, list[str]] = {}
+        for m in st.get("measurements", []):
+            measured.setdefault(m.get("index"), []).append(str(m.get("summary", m.get("kind"))))
         for sl in st["slices"]:
             probs = sl["probabilities"] or {}
             mark = sl["mark"] or {}
@@ -321,6 +368,7 @@ def results_csv(report: dict[str, Any]) -> str:
                     model.get("name", ""),
                     model.get("sha256", ""),
                     report.get("disclaimer", DISCLAIMER),
+                    "; ".join(measured.get(sl["index"], [])),
                 ]
             )
     return buf.getvalue()

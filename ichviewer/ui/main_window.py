@@ -26,13 +26,16 @@ from ichviewer.ui.parts.exports import ExportPart
 from ichviewer.ui.parts.heatmap import HeatmapPart
 from ichviewer.ui.parts.image import ImagePart
 from ichviewer.ui.parts.loading import LoadingPart, local_paths
+from ichviewer.ui.parts.measure import MeasurePart
 from ichviewer.ui.parts.model import ModelPart
 from ichviewer.ui.parts.mpr import MprPart
 from ichviewer.ui.parts.review import ReviewPart
+from ichviewer.ui.parts.windows import WindowToolsPart, initial_display
 from ichviewer.ui.parts.worklist import WorklistPart
 from ichviewer.ui.settings import ViewerSettings, load_settings, save_settings, settings_path
 from ichviewer.ui.state import ViewerState
 from ichviewer.ui.theme import STYLESHEET, dark_palette
+from ichviewer.ui.tool_actions import build_tool_actions
 
 logger = logging.getLogger("ichviewer.ui")
 
@@ -67,11 +70,12 @@ class MainWindow(QtWidgets.QMainWindow):
         if persist:
             self.settings, warnings = load_settings(self._settings_file)
         s = self.settings
-        self.state = ViewerState(DisplayState().with_preset(s.preset).with_mode(s.mode))
+        self.state = ViewerState(initial_display(s))  # presets: built-in, site, user
         self._build_parts(model_path)
         self._place_docks()
         self.actions_ = build_actions(self)
         self.ai_actions = build_ai_actions(self)
+        self.tool_actions = build_tool_actions(self)  # window tools, measuring tools
         view_menu = self.actions_.view_menu
         view_menu.addSeparator()
         view_menu.addAction(self.series_dock.toggleViewAction())
@@ -93,6 +97,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.model = ModelPart(self, s, self.ai, from_settings=remembered)
         self.heatmap = HeatmapPart(st, s, self.ai, self.image.view)
         self.review = ReviewPart(self, st, self.ai)
+        self.windows = WindowToolsPart(self, st, s)  # presets, typed W/L, invert, flip
+        self.measure = MeasurePart(self, st, s, self.image.view)  # rulers, ROIs, ABC/2
         self.exports = ExportPart(
             self,
             st,
@@ -100,6 +106,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.heatmap,
             self.ai_panels.probability_line,
             self.review.commit_note,
+            measurements=self.measure.export_items,
         )
         self.worklist = WorklistPart(self, self.ai, self.open_paths)
         self.mpr = MprPart(self, st, s, self.image.widget, self.image.view)  # reformats
@@ -130,6 +137,9 @@ class MainWindow(QtWidgets.QMainWindow):
         # The side columns run the full height; the profile sits under the image.
         self.setCorner(Qt.Corner.BottomRightCorner, RIGHT)
         self.setCorner(Qt.Corner.BottomLeftCorner, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
+        # Measurements share the second read's place as a tab (raised when one is made).
+        self.tabifyDockWidget(self.triage_dock, self.measure.dock)
+        self.triage_dock.raise_()
         self.resizeDocks([self.ai_dock], [330], Qt.Orientation.Horizontal)
         self.resizeDocks([self.ai_dock, self.triage_dock], [300, 500], Qt.Orientation.Vertical)
         self.resizeDocks([self.profile_dock], [200], Qt.Orientation.Vertical)

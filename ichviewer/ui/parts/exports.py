@@ -23,7 +23,7 @@ from ichviewer.ui.state import ViewerState
 class ExportPart:
     """Reads the state, the controller and the heatmap; owns no widgets but file dialogs.
     ``probability_line``: the AI line of the slice on screen; ``before``: called first
-    (saves a note being typed)."""
+    (saves a note being typed); ``measurements``: the reader's measurements as dicts."""
 
     def __init__(
         self,
@@ -33,10 +33,12 @@ class ExportPart:
         heatmap: HeatmapPart,
         probability_line: Callable[[], str],
         before: Callable[[], None],
+        measurements: Callable[[], list[dict[str, Any]]] | None = None,
     ) -> None:
         self.win, self.state, self.ai, self.heatmap = win, state, ai, heatmap
         self.status = StatusBar(win)
         self._probability_line, self._before = probability_line, before
+        self._measurements = measurements or list
 
     def results_report(self) -> dict[str, Any]:
         """AI results of the open series with the reader's marks."""
@@ -53,6 +55,7 @@ class ExportPart:
             model=info.as_dict() if info is not None else {"name": None, "sha256": None},
             marks=self.state.marks,
             disclaimer=info.footer() if info is not None else DISCLAIMER,
+            measurements=self._measurements(),
         )
 
     def export_results(self, path: str | Path) -> Path:
