@@ -7,7 +7,8 @@ separate from their own settings::
     {
       "model": "/srv/models/ich-rsna-v3.pt",
       "thresholds": {"any": 0.35, "subdural": 0.4},
-      "auto_score": true
+      "auto_score": true,
+      "patient_context": true
     }
 
 Every key is optional. A relative ``model`` path is taken relative to the file's folder.
@@ -15,7 +16,8 @@ Precedence for the model: ``--model`` on the command line > site config > bundle
 Site thresholds replace the operating thresholds of the site's default model (the site's
 ``model``, else the bundled one) label by label; a checkpoint the user opens explicitly
 keeps its own (thresholds belong to a model; see ichviewer.ai.site). A user's own
-choices (settings) are never rewritten: a site ``auto_score`` wins while it is set. A missing
+choices (settings) are never rewritten: a site ``auto_score`` or ``patient_context`` (the
+patient's name, MRN, age and sex in the image corner) wins while it is set. A missing
 file is the normal case (no site policy); an unreadable or invalid one is logged as a
 warning naming the file and the key, and the defaults are used for what is wrong, so a
 typo by an administrator never stops the viewer. No Qt, no torch: safe on every start path.
@@ -41,7 +43,14 @@ from ichviewer.paths import bundled_model_path
 logger = logging.getLogger("ichviewer")
 
 ENV_VAR = "ICHVIEWER_SITE_CONFIG"
-KNOWN_KEYS = ("model", "thresholds", "auto_score", "pacs", "presets")  # pacs: ichviewer.net.nodes
+KNOWN_KEYS = (
+    "model",
+    "thresholds",
+    "auto_score",
+    "pacs",  # read by ichviewer.net.nodes
+    "patient_context",  # name, MRN, age, sex in the image corner: forced on or off
+    "presets",  # window presets: [{"name", "level", "width"}], added to the built-in ones
+)
 
 
 def default_site_config_path() -> Path:
@@ -71,6 +80,7 @@ class SiteConfig:
     model_path: Path | None = None
     thresholds: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     auto_score: bool | None = None
+    patient_context: bool | None = None
     #: Window presets the site adds to the built-in ones (or overrides by name).
     presets: tuple[Preset, ...] = ()
     source: Path | None = None
@@ -172,12 +182,20 @@ def load_site_config(path: str | Path | None = None) -> SiteConfig:
             _warn(
                 problems, path, "auto_score", f"expected true or false, got {data['auto_score']!r}"
             )
+    patient_context = None
+    if "patient_context" in data:
+        if isinstance(data["patient_context"], bool):
+            patient_context = data["patient_context"]
+        else:
+            got = data["patient_context"]
+            _warn(problems, path, "patient_context", f"expected true or false, got {got!r}")
     presets = _parse_presets(data["presets"], path, problems) if "presets" in data else ()
     return SiteConfig(
         model_path=model,
         thresholds=MappingProxyType(thresholds),
         auto_score=auto_score,
         presets=presets,
+        patient_context=patient_context,
         source=path,
         warnings=tuple(problems),
     )
@@ -209,3 +227,10 @@ def effective_auto_score(user_setting: bool, site: SiteConfig | None = None) -> 
     """Whether to score studies on open: the site's ``auto_score`` if set, else the user's."""
     site = load_site_config() if site is None else site
     return user_setting if site.auto_score is None else site.auto_score
+
+
+def effective_patient_context(user_setting: bool, site: SiteConfig | None = None) -> bool:
+    """Whether the image corner shows the patient context: the site's value if set, else the
+    user's (off by default)."""
+    site = load_site_config() if site is None else site
+    return user_setting if site.patient_context is None else site.patient_context

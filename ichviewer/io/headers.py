@@ -341,6 +341,9 @@ def read_header(source: str) -> HeaderRecord | None:
         "series_number": optional_int(ds, "SeriesNumber"),
         "patient_name": text("PatientName"),
         "patient_id": text("PatientID"),
+        "patient_birth_date": text("PatientBirthDate"),
+        "patient_age": text("PatientAge"),
+        "patient_sex": text("PatientSex"),
         "window": (
             first_value(element_value(ds, "WindowCenter")),
             first_value(element_value(ds, "WindowWidth")),

@@ -74,6 +74,9 @@ class SeriesInfo:
     series_number: int | None = None
     patient_name: str = field(default="", repr=False)  # shown only on request, never logged
     patient_id: str = field(default="", repr=False)
+    patient_birth_date: str = field(default="", repr=False)  # DA, YYYYMMDD
+    patient_age: str = field(default="", repr=False)  # AS, e.g. "047Y"
+    patient_sex: str = field(default="", repr=False)  # M, F, O
     protocol_name: str = ""
     study_description: str = ""
     contrast_agent: str = ""  # ContrastBolusAgent (0018,0010)

@@ -180,4 +180,7 @@ def _make_series(attrs: dict, slices: list[SliceRef]) -> SeriesInfo:
         series_number=attrs["series_number"],
         patient_name=attrs["patient_name"],
         patient_id=attrs["patient_id"],
+        patient_birth_date=attrs.get("patient_birth_date", ""),
+        patient_age=attrs.get("patient_age", ""),
+        patient_sex=attrs.get("patient_sex", ""),
     )

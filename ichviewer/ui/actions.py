@@ -172,7 +172,12 @@ def build_actions(win: MainWindow) -> Actions:
     tb.addWidget(acts.fps)
     m_view.addSeparator()
     acts.show_name = _action(
-        win, acts, "show_name", "Show patient name", image.set_show_patient_name, checkable=True
+        win,
+        acts,
+        "show_name",
+        "Show patient details (name, MRN, age, sex)",
+        image.set_show_patient_name,
+        checkable=True,
     )
     m_view.addAction(acts.show_name)
 

@@ -37,6 +37,37 @@ def _fmt_date(d: str) -> str:
     return f"{d[:4]}-{d[4:6]}-{d[6:8]}" if len(d) == 8 and d.isdigit() else d
 
 
+def patient_age(s: SeriesInfo) -> str:
+    """'47 y' from PatientAge (AS: '047Y', '010M', '003W', '005D'), else from the birth date
+    and the study date; empty when neither says."""
+    a = s.patient_age.strip().upper()
+    if len(a) == 4 and a[:3].isdigit() and a[3] in "YMWD":
+        return f"{int(a[:3])} {a[3].lower()}"
+    b, d = s.patient_birth_date.strip(), s.study_date.strip()
+    if len(b) == 8 and len(d) == 8 and b.isdigit() and d.isdigit():
+        years = int(d[:4]) - int(b[:4]) - int(d[4:] < b[4:])  # before the birthday
+        if 0 <= years < 150:
+            return f"{years} y"
+    return ""
+
+
+def patient_lines(s: SeriesInfo) -> list[str]:
+    """The patient context: name, then 'MRN 123 · 47 y · F' (what the header gives)."""
+    out = []
+    name = " ".join(p for p in s.patient_name.replace("^", " ").split() if p)
+    if name:
+        out.append(name)
+    sex = s.patient_sex.strip().upper()
+    details = [
+        f"MRN {s.patient_id.strip()}" if s.patient_id.strip() else "",
+        patient_age(s),
+        sex if sex in ("M", "F", "O") else "",
+    ]
+    if any(details):
+        out.append(" · ".join(d for d in details if d))
+    return out
+
+
 def corner_lines(ctx: CornerContext, state: DisplayState) -> dict[str, list[str]]:
     """The lines of each corner (plain text; the overlay escapes it)."""
     out: dict[str, list[str]] = {c: [] for c in CORNERS}
@@ -47,8 +78,8 @@ def corner_lines(ctx: CornerContext, state: DisplayState) -> dict[str, list[str]
     tl = out["top_left"]
     if ctx.demo:
         tl.append(DEMO_LINE)
-    if ctx.show_patient_name and s.patient_name:
-        tl.append(s.patient_name.replace("^", " ").strip())
+    if ctx.show_patient_name:  # the patient context: shown only where a reading room asks
+        tl.extend(patient_lines(s))
     if s.study_date:
         tl.append(f"Study {_fmt_date(s.study_date)}")
     num = f"Se {s.series_number}: " if s.series_number is not None else ""

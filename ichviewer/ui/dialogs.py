@@ -31,7 +31,11 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Ctrl+O / Ctrl+Shift+O", "Open folder / open files (or drop them on the window)"),
     ("Ctrl+L", "Show the list of files that could not be read"),
     ("H", "AI heatmap on / off (label, opacity and colours in the AI panel)"),
-    ("N / Shift+N or P", "Next / previous flagged slice (in the second-read list's order)"),
+    (
+        "N / Shift+N or P",
+        "Next / previous flagged slice (anatomical order unless the list is sorted by suspicion)",
+    ),
+    ("Escape / Enter in the note", "Save the note and give the keys back to the image"),
     ("A / D / U", "Mark this slice: agree / disagree / unsure with the AI (saved at once)"),
     ("Ctrl+I", "Score this study (when automatic scoring is off)"),
     ("Ctrl+E / Ctrl+Shift+E", "Export AI results and marks (JSON, CSV) / the view as PNG"),
@@ -39,18 +43,30 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
 )
 
 
-class ProblemsPanel(QtWidgets.QListWidget):
-    """One line per file that could not be read: the header scan's and the decoder's."""
+class ProblemsPanel(QtWidgets.QTableWidget):
+    """One row per file that could not be read (the header scan's and the decoder's): the
+    whole file name and the whole reason, in columns the reader can resize; the full text is
+    in each cell's tooltip too."""
+
+    COLUMNS = ("File", "Reason")
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(0, len(self.COLUMNS), parent)
         self.setObjectName("problems_panel")
+        self.setHorizontalHeaderLabels(list(self.COLUMNS))
+        self.verticalHeader().setVisible(False)
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        self.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.setWordWrap(False)
+        self.setTextElideMode(QtCore.Qt.TextElideMode.ElideMiddle)  # only if made narrower
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
         self._seen: set[tuple[str, str]] = set()
 
     def set_errors(self, errors: list[FileError]) -> None:
-        self.clear()
+        self.setRowCount(0)
         self._seen.clear()
         self.add_errors(errors)
 
@@ -60,12 +76,25 @@ class ProblemsPanel(QtWidgets.QListWidget):
             if key in self._seen:
                 continue
             self._seen.add(key)
-            item = QtWidgets.QListWidgetItem(f"{e.file}: {e.error}")
-            item.setToolTip(f"{e.file}\n{e.error}")
-            self.addItem(item)
+            r = self.rowCount()
+            self.insertRow(r)
+            for col, text in enumerate(key):
+                item = QtWidgets.QTableWidgetItem(text)
+                item.setToolTip(f"{e.file}\n{e.error}")
+                self.setItem(r, col, item)
+        if errors:
+            self.resizeColumnToContents(0)  # whole names; the reason takes the rest
+
+    def count(self) -> int:
+        """How many files are listed."""
+        return self.rowCount()
+
+    def rows(self) -> list[tuple[str, str]]:
+        """(file, reason) of every row, top to bottom."""
+        return [(self.item(r, 0).text(), self.item(r, 1).text()) for r in range(self.rowCount())]
 
     def lines(self) -> list[str]:
-        return [self.item(i).text() for i in range(self.count())]
+        return [f"{f}: {why}" for f, why in self.rows()]
 
 
 def _table_dialog(

@@ -1,5 +1,6 @@
-"""Worklist: a folder of studies (each immediate subfolder or .zip is one study), each with
-its AI status, the study's P(any) and the study-level call, scored in the background one
+"""Worklist: a folder of studies (each immediate subfolder or .zip is one study; a folder of
+loose files is one entry), one row per series of each study with its AI status, P(any) and
+the study-level call, scored in the background one
 study at a time (through the result cache, so a study scored before is quick). Sorted by
 risk (study P(any), highest first) unless the reader sorts by another column; a study out
 of the model's scope says so and is never flagged. Double-click opens a study."""
@@ -8,18 +9,24 @@ from __future__ import annotations
 
 import collections
 import logging
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from ichviewer.core.labels import LABELS
+from ichviewer.errors import CancelledError, SeriesError
 from ichviewer.ui.ai_style import FLAG_COLOUR, Footer, fmt_p
-from ichviewer.ui.ai_worker import StudyScore, study_job
+from ichviewer.ui.ai_worker import StudyScore
 from ichviewer.ui.runner import RequestRunner
 from ichviewer.ui.workers import JobError
 
 if TYPE_CHECKING:
+    from ichviewer.ai.predictor import Predictor
     from ichviewer.ui.ai_controller import AIController
+
+Report = Any  # Callable[[object], None]
 
 logger = logging.getLogger("ichviewer.ui")
 
@@ -39,7 +46,59 @@ def discover_studies(folder: str | Path) -> list[Path]:
         if not p.name.startswith(".")
         and (p.is_dir() or (p.is_file() and p.suffix.lower() == ".zip"))
     ]
+    if not out and any(p.is_file() and not p.name.startswith(".") for p in folder.iterdir()):
+        return [folder]  # a folder of loose slices: the folder is the (one) entry
     return sorted(out, key=lambda p: p.name.lower())
+
+
+def series_scores_job(
+    path: str, predictor: Predictor, report: Report, cancel: threading.Event
+) -> list[tuple[str, StudyScore]]:
+    """Scan one worklist entry and score every series in it (through the result cache):
+    (series UID, summary) per series, so a folder of 20 single-slice studies reads as 20
+    items and a study's thin and thick series are both listed."""
+    from ichviewer.ai.cache import ResultCache
+    from ichviewer.ai.engine import score_series
+    from ichviewer.io import scan
+
+    found = scan([path], cancel=cancel)
+    if not found.series:
+        why = f" ({found.errors[0].error})" if found.errors else ""
+        raise SeriesError(f"{Path(path).name}: no CT image series found{why}")
+    total = sum(s.n_slices for s in found.series)
+    out: list[tuple[str, StudyScore]] = []
+    done_before = 0
+    cache = ResultCache(predictor.sha256)
+    for series in found.series:
+        base = done_before
+        score = score_series(
+            predictor,
+            series,
+            cache=cache,
+            on_progress=lambda done, _n, b=base: report((b + done, total)),
+            cancel=cancel,
+        )
+        done_before += series.n_slices
+        if cancel.is_set():
+            raise CancelledError("worklist scoring stopped")
+        if not score.results:
+            continue  # nothing of it could be scored: the other series still count
+        scored = sorted(score.results)
+        summary = StudyScore(
+            path=str(path),
+            description=series.description,
+            n_slices=series.n_slices,
+            max_any=float(score.shown[scored, LABELS.index("any")].max()),
+            n_flagged=int(score.flagged[scored].any(axis=1).sum()),
+            study_instance_uid=series.study_instance_uid,
+            study_flagged=score.decision.flagged,
+            in_scope=score.scope.in_scope,
+            scope_reason=score.scope.reason,
+        )
+        out.append((series.series_instance_uid, summary))
+    if not out:
+        raise SeriesError(f"{Path(path).name}: no slice could be scored")
+    return out
 
 
 class _Item(QtWidgets.QTableWidgetItem):
@@ -109,15 +168,7 @@ class WorklistPanel(QtWidgets.QWidget):
         self.table.setSortingEnabled(False)
         self.table.setRowCount(0)
         for p in studies:
-            r = self.table.rowCount()
-            self.table.insertRow(r)
-            name = _item(p.name)
-            name.setData(_PATH, str(p))
-            name.setToolTip(str(p))
-            self.table.setItem(r, 0, name)
-            for col in range(1, len(COLUMNS)):
-                numeric = col in (COL_PANY, COL_FLAGGED, COL_SLICES)
-                self.table.setItem(r, col, _item("", -1.0 if numeric else ""))
+            self._add_row(str(p), p.name)
             self._set_status(str(p), "queued")
         self.table.setSortingEnabled(True)
         self.table.resizeColumnsToContents()
@@ -131,6 +182,9 @@ class WorklistPanel(QtWidgets.QWidget):
         if self.folder is None:
             return
         self.stop()
+        for r in reversed(range(self.table.rowCount())):
+            if "#" in self.table.item(r, 0).data(_PATH):
+                self.table.removeRow(r)  # a study's other series: back with the new scores
         for r in range(self.table.rowCount()):
             path = self.table.item(r, 0).data(_PATH)
             self._set_status(path, "queued")
@@ -172,7 +226,7 @@ class WorklistPanel(QtWidgets.QWidget):
         self._set_status(path, "scoring")
         self.runner.submit(
             "study",
-            study_job,
+            series_scores_job,
             path,
             self.ai.predictor,
             on_progress=self._on_progress,
@@ -185,32 +239,53 @@ class WorklistPanel(QtWidgets.QWidget):
         if self._running:
             self._set_status(self._running, "scoring", f"{p[0]}/{p[1]}")
 
-    def _on_returned(self, s: StudyScore) -> None:
-        r = self.row_of(s.path)
+    def _on_returned(self, scores: list[tuple[str, StudyScore]]) -> None:
+        """One row per series: the study's row takes its first series, the others get rows
+        of their own (keyed 'path#series UID'), all sorted by risk with the rest."""
+        path = scores[0][1].path
         self.table.setSortingEnabled(False)
+        for k, (uid, s) in enumerate(scores):
+            key = path if k == 0 else f"{path}#{uid}"
+            if k:
+                self._add_row(key, f"{Path(path).name} · {s.description}")
+            self._fill_row(key, s)
+        self.table.setSortingEnabled(True)
+        self.table.resizeColumnsToContents()
+        self._on_done()
+        self.study_scored.emit(path)
+
+    def _add_row(self, key: str, name_text: str) -> None:
+        r = self.table.rowCount()
+        self.table.insertRow(r)
+        name = _item(name_text)
+        name.setData(_PATH, key)
+        name.setToolTip(key.split("#")[0])
+        self.table.setItem(r, 0, name)
+        for col in range(1, len(COLUMNS)):
+            numeric = col in (COL_PANY, COL_FLAGGED, COL_SLICES)
+            self.table.setItem(r, col, _item("", -1.0 if numeric else ""))
+
+    def _fill_row(self, key: str, s: StudyScore) -> None:
+        r = self.row_of(key)
         self.table.item(r, COL_SERIES).setText(s.description)
         self.table.item(r, COL_SERIES).setData(_SORT, s.description.lower())
         # Out of scope: the numbers mean nothing, so the row sorts below every scored study.
         risk = s.max_any if s.in_scope else -0.5
         call = ("yes, " if s.study_flagged else "no, ") + f"{s.n_flagged} slices"
-        for col, text, key in (
+        for col, text, sort_key in (
             (COL_SLICES, str(s.n_slices), float(s.n_slices)),
             (COL_PANY, fmt_p(s.max_any) if s.in_scope else "–", risk),
             (COL_FLAGGED, call if s.in_scope else "–", float(s.study_flagged) + risk),
         ):
             self.table.item(r, col).setText(text)
-            self.table.item(r, col).setData(_SORT, key)
+            self.table.item(r, col).setData(_SORT, sort_key)
         colour = QtGui.QColor(FLAG_COLOUR) if s.study_flagged else self.palette().text().color()
         for col in (COL_PANY, COL_FLAGGED):
             self.table.item(r, col).setForeground(QtGui.QBrush(colour))
         if s.in_scope:
-            self._set_status(s.path, "done", s.scope_reason)
+            self._set_status(key, "done", s.scope_reason)
         else:
-            self._set_status(s.path, "out of scope", s.scope_reason)
-        self.table.setSortingEnabled(True)
-        self.table.resizeColumnsToContents()
-        self._on_done()
-        self.study_scored.emit(s.path)
+            self._set_status(key, "out of scope", s.scope_reason)
 
     def _on_errored(self, err: JobError) -> None:
         if self._running is None:
@@ -257,4 +332,11 @@ class WorklistPanel(QtWidgets.QWidget):
         self.runner.shutdown(timeout_ms)
 
     def _on_double_clicked(self, row: int, _col: int) -> None:
-        self.open_requested.emit(self.table.item(row, 0).data(_PATH))
+        self.open_requested.emit(self.table.item(row, 0).data(_PATH).split("#")[0])
+
+    def items(self) -> list[list[str]]:
+        """The rows as shown, top to bottom (name, P(any), flagged, status, slices, series)."""
+        return [
+            [self.table.item(r, c).text() for c in range(len(COLUMNS))]
+            for r in range(self.table.rowCount())
+        ]

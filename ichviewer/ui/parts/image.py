@@ -43,6 +43,8 @@ class ImagePart:
         self.cine_timer = QtCore.QTimer(win)
         self.cine_timer.timeout.connect(self._on_cine_tick)
         self.play_action = None  # the window's Play action, checked while playing
+        #: the site file's patient_context (None: the user's setting decides)
+        self.site_patient_context: bool | None = None
         self._wl_start: Window | None = None
         v = self.view
         v.view_box.slice_step.connect(self.step)
@@ -111,7 +113,11 @@ class ImagePart:
             index=i,
             zoom=self.view.zoom(),
             demo=self.state.demo,
-            show_patient_name=self.settings.show_patient_name,
+            show_patient_name=(
+                self.settings.show_patient_name
+                if self.site_patient_context is None
+                else self.site_patient_context
+            ),
             loaded=bool(r.loaded[i]) if r is not None else True,
             failed=bool(r.failed[i]) if r is not None else False,
         )

@@ -11,6 +11,7 @@ from PySide6 import QtCore, QtWidgets
 
 from ichviewer import paths
 from ichviewer.io import SeriesInfo, SeriesReader
+from ichviewer.site_config import effective_patient_context
 from ichviewer.ui import dialogs
 from ichviewer.ui.actions import fill_recent_menu
 from ichviewer.ui.loader import StudyLoader
@@ -37,7 +38,9 @@ class LoadingPart:
         self.series_index: int | None = None
         self._start_slice: int | None = None
         self.series_panel = SeriesPanel(win)
-        self.series_dock = make_dock(win, "Series", "series_dock", self.series_panel, LEFT)
+        self.series_dock = make_dock(
+            win, "Studies and series", "series_dock", self.series_panel, LEFT
+        )
         self.problems = dialogs.ProblemsPanel(win)
         self.problems_dock = make_dock(
             win, "Files that could not be read", "problems_dock", self.problems, BOTTOM
@@ -144,7 +147,8 @@ class LoadingPart:
         """Show the unreadable-files list, a few lines high, under the image."""
         if not self.problems_dock.isVisible():
             self.problems_dock.show()
-            self.win.resizeDocks([self.problems_dock], [110], QtCore.Qt.Orientation.Vertical)
+            self.win.resizeDocks([self.problems_dock], [140], QtCore.Qt.Orientation.Vertical)
+        self.problems_dock.raise_()  # the tab in front of the study profile
 
     def _on_progress(self, text: str, value: int, maximum: int) -> None:
         self.set_busy(True)
@@ -167,8 +171,12 @@ class LoadingPart:
             self.settings.add_recent(done.paths)
             self.fill_recent()
         self.series_list = list(res.series)
+        self.series_panel.show_patient = effective_patient_context(self.settings.show_patient_name)
         self.series_panel.set_series(self.series_list, index := self._initial_series(res))
         self.series_dock.setVisible(len(self.series_list) > 1)  # View menu shows it anyway
+        studies = self.series_panel.n_studies
+        if studies > 1:
+            self.status.say(f"{studies} studies found: choose one in the Series list")
         self.show_series(index)
 
     def _initial_series(self, res: object) -> int:
