@@ -15,13 +15,15 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from ichviewer.core.triage import FlaggedSlice
 from ichviewer.io import SeriesReader
+from ichviewer.site_config import effective_patient_context
 from ichviewer.ui import dialogs
 from ichviewer.ui.actions import build_actions
 from ichviewer.ui.ai_actions import build_ai_actions
 from ichviewer.ui.ai_controller import AIController
 from ichviewer.ui.display import DisplayState
-from ichviewer.ui.parts.ai_panels import AIPanelsPart
-from ichviewer.ui.parts.common import BOTTOM, RIGHT, StatusBar, column, make_dock
+from ichviewer.ui.mouse import MouseBindings, build_mouse_menu
+from ichviewer.ui.parts.ai_panels import AIPanelsPart, content_height, scrolling_column
+from ichviewer.ui.parts.common import BOTTOM, RIGHT, StatusBar, make_dock
 from ichviewer.ui.parts.exports import ExportPart
 from ichviewer.ui.parts.heatmap import HeatmapPart
 from ichviewer.ui.parts.image import ImagePart
@@ -77,6 +79,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.ai_actions = build_ai_actions(self)
         self.tool_actions = build_tool_actions(self)  # window tools, measuring tools
         view_menu = self.actions_.view_menu
+        self.mouse = MouseBindings(self.image.view, s)
+        self.mouse_actions = build_mouse_menu(
+            view_menu.addMenu("&Mouse"), s.mouse, self.mouse.set_bindings
+        )
         view_menu.addSeparator()
         view_menu.addAction(self.series_dock.toggleViewAction())
         problems_toggle = self.problems_dock.toggleViewAction()
@@ -92,11 +98,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setCentralWidget(self.image.widget)
         self.loading = LoadingPart(self, st, s)
         self.ai = AIController(self, model_path, user_model=s.model_path or None)
+        self.image.site_patient_context = self.ai.site.patient_context
         remembered = model_path is None and bool(s.model_path) and self.ai.site.model_path is None
         self.ai_panels = AIPanelsPart(self, st, s, self.ai)
         self.model = ModelPart(self, s, self.ai, from_settings=remembered)
         self.heatmap = HeatmapPart(st, s, self.ai, self.image.view)
-        self.review = ReviewPart(self, st, self.ai)
+        self.review = ReviewPart(self, st, self.ai, focus_image=self.image.view.setFocus)
         self.windows = WindowToolsPart(self, st, s)  # presets, typed W/L, invert, flip
         self.measure = MeasurePart(self, st, s, self.image.view)  # rulers, ROIs, ABC/2
         self.exports = ExportPart(
@@ -127,35 +134,44 @@ class MainWindow(QtWidgets.QMainWindow):
         self.worklist_panel, self.worklist_dock = self.worklist.panel, self.worklist.dock
 
     def _place_docks(self) -> None:
-        ai_box = column(self.probability_panel, self.heatmap_controls)
-        ai_box.setSizePolicy(
-            QtWidgets.QSizePolicy.Policy.Preferred, QtWidgets.QSizePolicy.Policy.Maximum
-        )
+        ai_box = scrolling_column(self.probability_panel, self.heatmap_controls)
         self.ai_dock = make_dock(self, "AI probabilities (this slice)", "ai_dock", ai_box, RIGHT)
         self.triage_dock = make_dock(self, "Second read", "triage_dock", self.review.widget, RIGHT)
         self.profile_dock = make_dock(self, "Study profile", "profile_dock", self.profile, BOTTOM)
         # The side columns run the full height; the profile sits under the image.
         self.setCorner(Qt.Corner.BottomRightCorner, RIGHT)
         self.setCorner(Qt.Corner.BottomLeftCorner, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
+        # Problems share the bottom with the profile as a tab (shown when a study has some).
+        self.tabifyDockWidget(self.profile_dock, self.problems_dock)
         # Measurements share the second read's place as a tab (raised when one is made).
         self.tabifyDockWidget(self.triage_dock, self.measure.dock)
         self.triage_dock.raise_()
-        self.resizeDocks([self.ai_dock], [330], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.ai_dock, self.triage_dock], [300, 500], Qt.Orientation.Vertical)
-        self.resizeDocks([self.profile_dock], [200], Qt.Orientation.Vertical)
+        self._ai_box = ai_box
+
+    def _default_dock_sizes(self) -> None:
+        """At the window's size: narrow side columns, a low profile, the image the rest; the
+        AI box as tall as its wrapped captions need, the second read below it."""
+        self.resizeDocks([self.ai_dock, self.series_dock], [330, 190], Qt.Orientation.Horizontal)
+        # Room for a heading and a two-line caption, which come with a study.
+        ai_h = max(content_height(self._ai_box, 320), 250) + 90
+        self.resizeDocks([self.ai_dock, self.triage_dock], [ai_h, 500], Qt.Orientation.Vertical)
+        self.resizeDocks([self.profile_dock], [160], Qt.Orientation.Vertical)
 
     def _restore(self, warnings: list[str]) -> None:
         s = self.settings
         if not (s.geometry and self.restoreGeometry(QtCore.QByteArray(s.geometry))):
             self.resize(*DEFAULT_SIZE)
-        if s.window_state:
-            self.restoreState(QtCore.QByteArray(s.window_state))
+        if not (s.window_state and self.restoreState(QtCore.QByteArray(s.window_state))):
+            self._default_dock_sizes()
         self.problems_dock.hide()  # shown again when a study has unreadable files
         self.worklist_dock.hide()  # shown by File > Open worklist
         a = self.actions_
         with QtCore.QSignalBlocker(a.fps), QtCore.QSignalBlocker(a.show_name):
             a.fps.setValue(s.cine_fps)
-            a.show_name.setChecked(s.show_patient_name)
+            a.show_name.setChecked(effective_patient_context(s.show_patient_name, self.ai.site))
+        if self.ai.site.patient_context is not None:  # the reading room decides
+            a.show_name.setEnabled(False)
+            a.show_name.setToolTip(f"Set for this workstation by {self.ai.site.source}")
         if warnings:
             StatusBar(self).say("; ".join(warnings), 2)
 

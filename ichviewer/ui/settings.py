@@ -22,6 +22,7 @@ from ichviewer import paths
 from ichviewer.core.heatmap import COLORMAPS
 from ichviewer.core.presets import Preset, PresetTable, presets_from_json, presets_to_json
 from ichviewer.site_config import load_site_config
+from ichviewer.ui.mouse import DEFAULT_MOUSE, complete, valid_bindings
 
 logger = logging.getLogger("ichviewer.ui")
 
@@ -48,6 +49,8 @@ class ViewerSettings:
     heatmap_opacity: int = 60
     heatmap_colormap: str = "jet"
     model_path: str = ""
+    #: what each mouse drag and the wheel do (ichviewer.ui.mouse; PACS-like defaults)
+    mouse: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_MOUSE))
     #: The user's window presets (added in Settings, or overriding a built-in / site one).
     user_presets: list[Preset] = field(default_factory=list)
 
@@ -152,6 +155,15 @@ def load_settings(path: Path | None = None) -> tuple[ViewerSettings, list[str]]:
     v = qs.value("model_path")
     if v is not None:
         out.model_path = str(v)
+    v = qs.value("mouse")
+    if v is not None:
+        try:
+            value = json.loads(str(v))
+            if not valid_bindings(value):
+                raise ValueError
+            out.mouse = complete(value)
+        except ValueError:
+            bad("mouse")
     for key, check in (("recent", _valid_recent), ("series_choice", _valid_choice)):
         v = qs.value(key)
         if v is None:
@@ -207,6 +219,7 @@ def save_settings(settings: ViewerSettings, path: Path | None = None) -> bool:
     qs.setValue("heatmap_opacity", int(settings.heatmap_opacity))
     qs.setValue("heatmap_colormap", settings.heatmap_colormap)
     qs.setValue("model_path", settings.model_path)
+    qs.setValue("mouse", json.dumps(settings.mouse))
     qs.setValue("window_presets", json.dumps(presets_to_json(settings.user_presets)))
     qs.sync()
     if qs.status() != QtCore.QSettings.Status.NoError:

@@ -1,4 +1,4 @@
-"""The second-read triage list: flagged slices (most suspicious first, or by position) with
+"""The second-read triage list: flagged slices (in anatomical order, or most suspicious first) with
 the labels that fired and the reader's mark, under a one-line study summary."""
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class TriagePanel(QtWidgets.QWidget):
         self.order.setObjectName("triage_order")
         self.order.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
         self.order.addItem("most suspicious first", "probability")
-        self.order.addItem("by position", "position")
+        self.order.addItem("anatomical (by position)", "position")
         row.addWidget(self.order, 1)
         hint = QtWidgets.QLabel("N / Shift+N")
         hint.setStyleSheet(f"color: {MUTED};")
@@ -69,6 +69,11 @@ class TriagePanel(QtWidgets.QWidget):
             lambda _i: self.order_changed.emit(self.order.currentData())
         )
         self._rows: list[int] = []
+
+    def set_order(self, order: str) -> None:
+        """Show ``order`` ("probability" or "position") as chosen, without emitting."""
+        with QtCore.QSignalBlocker(self.order):
+            self.order.setCurrentIndex(max(self.order.findData(order), 0))
 
     @property
     def order_name(self) -> str:

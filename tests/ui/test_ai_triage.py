@@ -42,6 +42,7 @@ def test_list_and_keys_step_through_flagged_slices(qtbot, win, ai_study, tiny_ck
     )
     order = [f.index for f in expected]
     assert len(order) >= 2 and len(order) < win.n_slices  # some flagged, some not
+    win.triage_panel.order.setCurrentIndex(0)  # most suspicious first (anatomical by default)
     assert win.triage_panel.rows() == order
     rows = win.triage_panel.row_texts()
     assert rows[0][0].strip() == str(order[0] + 1)

@@ -5,7 +5,7 @@ Follows the state's series and slice and the controller's scores."""
 
 from __future__ import annotations
 
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from ichviewer.core.labels import LABELS
 from ichviewer.core.triage import flagged_labels, step_flagged
@@ -191,3 +191,31 @@ class AIPanelsPart:
         hot = flagged_labels(p, self.ai.thresholds)
         any_p = fmt_p(p[LABELS.index("any")])
         return f"P(any) {any_p}; flagged: {', '.join(hot) if hot else 'none'}"
+
+
+def scrolling_column(*widgets: QtWidgets.QWidget) -> QtWidgets.QScrollArea:
+    """``widgets`` stacked, in a frameless vertical scroll area: when the dock is shorter
+    than the wrapped captions need, it scrolls; rows never overlap or get clipped."""
+    box = QtWidgets.QWidget()
+    lay = QtWidgets.QVBoxLayout(box)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.setSpacing(0)
+    for w in widgets:
+        lay.addWidget(w)
+    lay.addStretch(1)
+    area = QtWidgets.QScrollArea()
+    area.setObjectName("ai_scroll")
+    area.setWidget(box)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+    return area
+
+
+def content_height(area: QtWidgets.QScrollArea, width: int) -> int:
+    """The height ``area``'s content needs at ``width`` (its wrapped captions included)."""
+    box = area.widget()
+    lay = box.layout()
+    h = lay.heightForWidth(width) if lay.hasHeightForWidth() else -1
+    return max(h, box.minimumSizeHint().height())

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from ichviewer.core.triage import flagged_labels, study_summary
 from ichviewer.io.marks import load_marks, save_marks
@@ -25,17 +26,37 @@ logger = logging.getLogger("ichviewer.ui")
 class ReviewPart:
     """Owns the triage list and the marks panel (the "Second read" dock's content)."""
 
-    def __init__(self, win: QtWidgets.QMainWindow, state: ViewerState, ai: AIController) -> None:
+    def __init__(
+        self,
+        win: QtWidgets.QMainWindow,
+        state: ViewerState,
+        ai: AIController,
+        focus_image: Callable[[], None] | None = None,
+    ) -> None:
+        """``focus_image`` gives the keyboard back to the image (Escape or Enter in the note)."""
         self.state, self.ai = state, ai
+        self._note_keys = _LeaveNoteKeys(self._leave_note)
         self.status = StatusBar(win)
         self.triage_panel = TriagePanel()
         self.marks_panel = MarksPanel()
         self.widget = column(self.triage_panel, self.marks_panel, stretch=0)
+        for label in (self.marks_panel.saved, self.marks_panel.context):
+            # A long message wraps (or is cut) inside the dock; it never widens the panels.
+            label.setWordWrap(True)
+            label.setSizePolicy(
+                QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred
+            )
+        self._focus_image = focus_image
+        self.marks_panel.note.installEventFilter(self._note_keys)
         self._marks_slice: int | None = None
         self.marks_panel.verdict_chosen.connect(self.mark_current)
         self.marks_panel.note_changed.connect(self._on_note_changed)
         self.triage_panel.slice_chosen.connect(state.set_index)
         self.triage_panel.order_changed.connect(state.set_flag_order)
+        # Anatomical order by default: N / Shift+N walk up / down the head, as a reader
+        # scrolls; the list can still be sorted most suspicious first.
+        self.triage_panel.set_order("position")
+        state.set_flag_order("position")
         ai.model_changed.connect(self._on_model_changed)
         state.closing.connect(self.commit_note)
         state.series.connect(self._on_series)
@@ -145,6 +166,15 @@ class ReviewPart:
             return
         self._change_mark(self.state.index, verdict=verdict)
 
+    def _leave_note(self) -> None:
+        """Escape or Enter in the note: save it and give the keys back to the image, so the
+        next A, N or 1 is a command again, not a letter in the note."""
+        self.commit_note()
+        if self._focus_image is not None:
+            self._focus_image()
+        else:
+            self.marks_panel.note.clearFocus()
+
     def _on_note_changed(self, text: str) -> None:
         if self._marks_slice is not None and self.state.marks is not None:
             self._change_mark(self._marks_slice, note=text)
@@ -180,5 +210,30 @@ class ReviewPart:
             return False
         n = len(marks.marks)
         when = _dt.datetime.now().strftime("%H:%M:%S")
-        self.marks_panel.set_saved_text(f"Saved {when} · {n} mark{'s' * (n != 1)} ({path.name})")
+        # Short: the file's name is long and would widen the dock; it is in the tooltip.
+        self.marks_panel.set_saved_text(f"Saved {when} · {n} mark{'s' * (n != 1)}")
+        self.marks_panel.saved.setToolTip(str(path))
+        return True
+
+
+class _LeaveNoteKeys(QtCore.QObject):
+    """Event filter on the note field: Escape, Enter and Return leave it (``leave``).
+
+    Escape is claimed on ShortcutOverride too, so no window-wide Escape action takes it
+    while the reader is typing."""
+
+    KEYS = (QtCore.Qt.Key.Key_Escape, QtCore.Qt.Key.Key_Return, QtCore.Qt.Key.Key_Enter)
+
+    def __init__(self, leave: Callable[[], None]) -> None:
+        super().__init__()
+        self._leave = leave
+
+    def eventFilter(self, obj: QtCore.QObject, event: QtCore.QEvent) -> bool:
+        t = event.type()
+        keyed = t in (QtCore.QEvent.Type.ShortcutOverride, QtCore.QEvent.Type.KeyPress)
+        if not keyed or event.key() not in self.KEYS:  # type: ignore[attr-defined]
+            return False
+        event.accept()
+        if t == QtCore.QEvent.Type.KeyPress:
+            self._leave()
         return True
