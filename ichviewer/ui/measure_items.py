@@ -48,12 +48,15 @@ def outline(m: Measurement) -> list[tuple[np.ndarray, np.ndarray]]:
     raise TypeError(f"not a measurement: {m!r}")
 
 
-def label_anchor(m: Measurement) -> tuple[float, float]:
-    """Where a measurement's label goes: beside its right-most point."""
+def label_anchor(m: Measurement, matrix: np.ndarray | None = None) -> tuple[float, float]:
+    """Where a measurement's label goes: just right, on screen, of its right-most point on
+    screen. ``matrix``: the view's flips / turns (image to screen directions)."""
     xs = np.concatenate([x for x, _ in outline(m)])
     ys = np.concatenate([y for _, y in outline(m)])
-    i = int(np.argmax(xs))
-    return float(xs[i]) + 2.0, float(ys[i])
+    mat = np.eye(2) if matrix is None else np.asarray(matrix, dtype=float)
+    i = int(np.argmax(mat[0, 0] * xs + mat[0, 1] * ys))
+    dx, dy = mat.T @ np.array([2.0, 0.0])  # 2 pixels to the screen's right, in the image
+    return float(xs[i] + dx), float(ys[i] + dy)
 
 
 class MeasureGraphic(pg.ItemGroup):
@@ -65,7 +68,9 @@ class MeasureGraphic(pg.ItemGroup):
         self._shadow_pen = pg.mkPen(SHADOW, width=4)
         self._pen = pg.mkPen(colour, width=2)
         self._curves: list[tuple[pg.PlotCurveItem, pg.PlotCurveItem]] = []
-        self.label = pg.TextItem("", color=LABEL_TEXT, fill=pg.mkBrush(*LABEL_FILL), anchor=(0, 1))
+        self.label = pg.TextItem(
+            "", color=LABEL_TEXT, fill=pg.mkBrush(*LABEL_FILL), anchor=(0, 0.5)
+        )
         font = QtGui.QFont()
         font.setPointSizeF(10.0)
         font.setBold(True)
@@ -89,9 +94,9 @@ class MeasureGraphic(pg.ItemGroup):
         self.label.setPos(*at)
         self.label.setVisible(bool(text))
 
-    def show_measurement(self, m: Measurement, text: str) -> None:
+    def show_measurement(self, m: Measurement, text: str, matrix: np.ndarray | None = None) -> None:
         self.set_lines(outline(m))
-        self.set_label(text, label_anchor(m))
+        self.set_label(text, label_anchor(m, matrix))
 
     def remove(self) -> None:
         scene = self.scene()

@@ -60,6 +60,7 @@ def build_tool_actions(win: MainWindow) -> dict[str, QtGui.QAction]:
             checkable=True,
             tip=f"{tip} ({key}; Esc leaves the tool)",
         )
+        a.setIconText(text.replace("&", "").split(" ")[0])  # short on the toolbar
         measure.tool_actions[name] = a
         made[f"tool_{name}"] = a
         m_tools.addAction(a)

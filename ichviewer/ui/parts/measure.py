@@ -99,6 +99,7 @@ class MeasurePart:
         state.closing.connect(self._on_closing)
         state.series.connect(self._on_series)
         state.index_changed.connect(self._redraw)
+        state.display_changed.connect(self._on_display)
 
     # -- following the state ---------------------------------------------------------------
 
@@ -115,16 +116,22 @@ class MeasurePart:
                 self.status.say(warning, 2)
         self._fill_table()
 
+    def _on_display(self) -> None:
+        """After a flip or turn the labels move to stay right of their shapes on screen."""
+        if self._graphics and self.state.display.view_matrix.tobytes() != self._shown:
+            self._redraw()
+
     def _redraw(self) -> None:
         """Draw the measurements of the slice on screen (and the draft, if any)."""
         for g in self._graphics:
             g.remove()
         self._graphics = []
+        self._shown = self.state.display.view_matrix.tobytes()
         if self.items is None:
             return
         for m in self.items.on_slice(self.state.index):
             g = MeasureGraphic(self.view.annotations)
-            g.show_measurement(m, self.label(m))
+            g.show_measurement(m, self.label(m), self.state.display.view_matrix)
             self._graphics.append(g)
         a = self._abc.get("a")  # A and B drawn so far: only on their own slice
         self._draft_graphic.setVisible(a is None or a.index == self.state.index)
