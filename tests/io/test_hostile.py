@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import zipfile
@@ -141,17 +140,32 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, set[str]]:
     return d, names
 
 
+#: Runs ``ichviewer ARGS`` and reports its own peak RSS (and its worker processes'), so
+#: that a large earlier child of the test session cannot count against it.
+_PEAK = (
+    "import resource, sys\n"
+    "from ichviewer.cli import main\n"
+    "rc = main(sys.argv[1:])\n"
+    "peak = max(resource.getrusage(w).ru_maxrss "
+    "for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))\n"
+    "sys.stderr.write(f'\\nPEAK_KB {peak}\\n')\n"
+    "sys.exit(rc)\n"
+)
+
+
 def _run(*args: str, timeout: float = 120) -> tuple[subprocess.CompletedProcess, int]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     proc = subprocess.run(
-        [sys.executable, "-m", "ichviewer", *args],
+        [sys.executable, "-c", _PEAK, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
         env={**os.environ, "ICHVIEWER_LOG_LEVEL": "DEBUG"},
     )
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return proc, max(peak_kb, before)
+    peaks = [
+        int(line.split()[1]) for line in proc.stderr.splitlines() if line.startswith("PEAK_KB")
+    ]
+    assert peaks, f"no PEAK_KB line: {proc.stderr[-500:]}"
+    return proc, max(peaks)
 
 
 def _strict(text: str) -> dict:
