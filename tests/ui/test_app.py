@@ -83,7 +83,18 @@ class TestHelp:
         )
         table = dlg.findChild(QtWidgets.QTableWidget)
         assert table.rowCount() == len(SHORTCUTS)
-        assert any("Space" in table.item(r, 0).text() for r in range(table.rowCount()))
+        listed = set()
+        for r in range(table.rowCount()):
+            text = table.item(r, 0).text().replace(" or ", " / ").replace(", ", " / ")
+            listed |= {t.strip() for t in text.split(" / ")}
+        alias = {"PgDown": "Page Down", "PgUp": "Page Up"}
+        keys = {
+            alias.get(k.toString(), k.toString())
+            for a in win.findChildren(QtGui.QAction)
+            for k in a.shortcuts()
+            if k.toString()
+        }
+        assert "Space" in keys and keys <= listed, sorted(keys - listed)  # every key is listed
         dlg.close()
 
     def test_about_names_the_versions(self, qtbot, make_window) -> None:  # noqa: ANN001
