@@ -97,6 +97,8 @@ def build_actions(win: MainWindow) -> Actions:
     m_file.addMenu(acts.recent_menu)
     m_file.addAction(_action(win, acts, "open_demo", "Open &demo study", loading.open_demo))
     m_file.addSeparator()
+    _pacs_actions(win, acts, m_file)
+    m_file.addSeparator()
     m_file.addAction(_action(win, acts, "quit", "&Quit", win.close, K.Quit))
 
     m_view = mb.addMenu("&View")
@@ -204,6 +206,26 @@ def build_actions(win: MainWindow) -> Actions:
     acts.follow_display(win.state.display)
     win.state.display_changed.connect(lambda: acts.follow_display(win.state.display))
     return acts
+
+
+def _pacs_actions(win: MainWindow, acts: Actions, m_file: QtWidgets.QMenu) -> None:
+    """File > Listen for studies (a toggle), Query/Retrieve, Export AI result as DICOM."""
+    pacs = win.pacs
+    listen = _action(
+        win,
+        acts,
+        "listen",
+        "Li&sten for studies…",
+        pacs.set_listening,
+        checkable=True,
+        tip="Receive studies sent by a PACS or scanner (C-STORE) and score each one",
+    )
+    pacs.listen_action = listen
+    m_file.addAction(listen)
+    m_file.addAction(_action(win, acts, "query", "&Query/Retrieve…", pacs.open_query))
+    m_file.addAction(
+        _action(win, acts, "export_dicom", "Export AI result as DI&COM…", pacs.choose_export_dicom)
+    )
 
 
 def fill_recent_menu(

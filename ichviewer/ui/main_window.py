@@ -31,6 +31,7 @@ from ichviewer.ui.parts.loading import LoadingPart, local_paths
 from ichviewer.ui.parts.measure import MeasurePart
 from ichviewer.ui.parts.model import ModelPart
 from ichviewer.ui.parts.mpr import MprPart
+from ichviewer.ui.parts.pacs import PacsPart
 from ichviewer.ui.parts.review import ReviewPart
 from ichviewer.ui.parts.windows import WindowToolsPart, initial_display
 from ichviewer.ui.parts.worklist import WorklistPart
@@ -117,6 +118,8 @@ class MainWindow(QtWidgets.QMainWindow):
         )
         self.worklist = WorklistPart(self, self.ai, self.open_paths)
         self.mpr = MprPart(self, st, s, self.image.widget, self.image.view)  # reformats
+        self.pacs = PacsPart(self, st, s, self.ai, self.open_paths)  # listen, query, DICOM out
+        self.pacs.study_received.connect(self.worklist.add_received)
         self.loading.loader.cancelled.connect(self.ai.only_loaded_slices)
         # Widgets by the names tests, the app and the benchmarks use.
         self.image_view, self.slider = self.image.view, self.image.slider
@@ -295,6 +298,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.loader.shutdown()
         self.review.commit_note()
         self.worklist_panel.shutdown()
+        self.pacs.shutdown()
         self.ai.shutdown()
         if self._persist:
             self.settings.geometry = bytes(self.saveGeometry().data())

@@ -1,6 +1,6 @@
 """Dialogs of the window tools: typed window / level, and Settings with its "Window presets"
 page (add, edit, delete the user's presets; built-in and site presets are listed, and a user
-preset of the same name overrides one)."""
+preset of the same name overrides one) and its "PACS nodes" page."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from PySide6 import QtCore, QtWidgets
 
 from ichviewer.core.presets import MAX_NAME_LENGTH, Preset, PresetTable
 from ichviewer.ui.display import LEVEL_RANGE, WIDTH_RANGE
+from ichviewer.ui.pacs_dialogs import PacsNodesPage
+from ichviewer.ui.settings import ViewerSettings
 
 COLUMNS = ("Name", "Level (HU)", "Width (HU)", "From")
 
@@ -144,16 +146,29 @@ class PresetsPage(QtWidgets.QWidget):
 
 
 class SettingsDialog(QtWidgets.QDialog):
-    """Settings, one page per subject (window presets for now)."""
+    """Settings, one page per subject: window presets and (given ``settings``) PACS nodes,
+    which OK keeps in ``settings.pacs_nodes``."""
 
-    def __init__(self, table: PresetTable, parent: QtWidgets.QWidget | None = None) -> None:
+    def __init__(
+        self,
+        table: PresetTable,
+        parent: QtWidgets.QWidget | None = None,
+        settings: ViewerSettings | None = None,
+    ) -> None:
         super().__init__(parent)
+        self._settings = settings
         self.setWindowTitle("Settings")
         self.setObjectName("settings_dialog")
         self.resize(560, 420)
         self.tabs = QtWidgets.QTabWidget()
         self.presets = PresetsPage(table)
         self.tabs.addTab(self.presets, "Window presets")
+        self.pacs: PacsNodesPage | None = None
+        if settings is not None:
+            from ichviewer.net.cli import site_pacs
+
+            self.pacs = PacsNodesPage(settings.pacs_nodes, site_pacs().nodes)
+            self.tabs.addTab(self.pacs, "PACS nodes")
         buttons = QtWidgets.QDialogButtonBox(
             QtWidgets.QDialogButtonBox.StandardButton.Ok
             | QtWidgets.QDialogButtonBox.StandardButton.Cancel
@@ -164,3 +179,8 @@ class SettingsDialog(QtWidgets.QDialog):
         lay.addWidget(self.tabs)
         lay.addWidget(buttons)
         self.setWindowModality(QtCore.Qt.WindowModality.WindowModal)
+
+    def accept(self) -> None:
+        if self.pacs is not None and self._settings is not None:
+            self._settings.pacs_nodes = self.pacs.node_dicts()
+        super().accept()

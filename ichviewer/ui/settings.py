@@ -3,8 +3,8 @@
 What is kept: window geometry and dock layout, last preset and mode, cine speed, recent
 studies, the series chosen per study, whether the patient name is shown, and the AI's
 settings (automatic scoring, heatmap opacity and colours, a checkpoint chosen instead of
-the bundled one), and the user's own window presets (``window_presets``, the JSON of
-:meth:`ichviewer.core.presets.PresetTable.to_json`). A file that
+the bundled one), the user's own window presets (``window_presets``, the JSON of
+:meth:`ichviewer.core.presets.PresetTable.to_json`) and PACS nodes (``pacs_nodes``). A file that
 cannot be parsed is moved aside and defaults are used; a value of the wrong kind falls back
 to its default. Either way the caller gets a warning to show the user.
 """
@@ -53,6 +53,8 @@ class ViewerSettings:
     mouse: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_MOUSE))
     #: The user's window presets (added in Settings, or overriding a built-in / site one).
     user_presets: list[Preset] = field(default_factory=list)
+    #: The user's PACS nodes (Settings > PACS nodes; PacsNode.to_dict), beside the site's.
+    pacs_nodes: list[dict] = field(default_factory=list)
 
     def add_recent(self, entry: list[str]) -> None:
         """Put a study (its list of paths) first in the recent list, without duplicates."""
@@ -176,7 +178,26 @@ def load_settings(path: Path | None = None) -> tuple[ViewerSettings, list[str]]:
         except ValueError:
             bad(key)
     del out.recent[MAX_RECENT:]
+    v = qs.value("pacs_nodes")
+    if v is not None:
+        try:
+            out.pacs_nodes = _valid_nodes(json.loads(str(v)))
+        except ValueError:
+            bad("pacs_nodes")
     return out, warnings
+
+
+def _valid_nodes(value: object) -> list[dict]:
+    """PACS nodes as saved (ValueError when one is not a valid node)."""
+    from ichviewer.errors import IchViewerError
+    from ichviewer.net.nodes import PacsNode
+
+    if not isinstance(value, list):
+        raise ValueError("expected a list")
+    try:
+        return [PacsNode.from_dict(d).to_dict() for d in value]
+    except IchViewerError as exc:
+        raise ValueError(str(exc)) from exc
 
 
 def _known_presets(user: list[Preset]) -> set[str]:
@@ -221,6 +242,7 @@ def save_settings(settings: ViewerSettings, path: Path | None = None) -> bool:
     qs.setValue("model_path", settings.model_path)
     qs.setValue("mouse", json.dumps(settings.mouse))
     qs.setValue("window_presets", json.dumps(presets_to_json(settings.user_presets)))
+    qs.setValue("pacs_nodes", json.dumps(settings.pacs_nodes))
     qs.sync()
     if qs.status() != QtCore.QSettings.Status.NoError:
         logger.warning("settings could not be written to %s (%s)", path, qs.status().name)

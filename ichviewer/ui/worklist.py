@@ -177,6 +177,41 @@ class WorklistPanel(QtWidgets.QWidget):
         self._start_next()
         return len(studies)
 
+    def add_received(self, path: str, report: dict[str, Any] | None = None) -> None:
+        """A study that arrived (File > Listen for studies): a queued row, filled (one row
+        per series) from its triage ``report`` (ai-report.json) once scored, never rescored
+        here. Received rows are kept when a worklist folder is not open."""
+        self.table.setSortingEnabled(False)
+        name = f"received …{Path(path).name[-14:]}"
+        if not any(self.table.item(r, 0).data(_PATH) == path for r in range(self.table.rowCount())):
+            self._add_row(path, name)
+            self._set_status(path, "queued", "receiving")
+        for k, st in enumerate((report or {}).get("studies", [])):
+            key = path if k == 0 else f"{path}#{st['series_instance_uid']}"
+            if key not in self.paths():
+                self._add_row(key, f"{name} · {st.get('description', '')}")
+            peak = (st.get("max") or {}).get("any")
+            self._fill_row(
+                key,
+                StudyScore(
+                    path=path,
+                    description=str(st.get("description", "")),
+                    n_slices=int(st.get("n_slices", len(st.get("slices", [])))),
+                    max_any=float(peak or 0.0),
+                    n_flagged=len(st.get("flagged", [])),
+                    study_instance_uid=str(st.get("study_instance_uid", "")),
+                    study_flagged=bool(st.get("study_flagged")),
+                    in_scope=bool(st.get("in_scope", True)),
+                    scope_reason=str(st.get("scope_reason") or ""),
+                ),
+            )
+        self.table.setSortingEnabled(True)
+        self.table.resizeColumnsToContents()
+        if self.folder is None:
+            self.heading.setText(f"Received studies: {self.table.rowCount()} series")
+        if report is not None:
+            self.study_scored.emit(path)
+
     def rescore(self) -> None:
         """Queue every study again (another model)."""
         if self.folder is None:

@@ -129,7 +129,7 @@ class WindowToolsPart:
 
     def open_settings(self) -> None:
         """Settings: the Window presets page; OK keeps the user's presets (saved on exit)."""
-        dlg = SettingsDialog(self.table, self.win)
+        dlg = SettingsDialog(self.table, self.win, settings=self.settings)
         self._run(dlg, lambda: self.set_user_presets(dlg.presets.table()))
 
     def set_user_presets(self, table: PresetTable) -> None:

@@ -36,6 +36,14 @@ class WorklistPart:
         if d:
             self.open(d)
 
+    def add_received(self, path: str, report: dict | None = None) -> None:
+        """A received study (queued until ``report``, its ai-report.json, comes)."""
+        if not self.dock.isVisible():
+            self.dock.show()
+            self.dock.raise_()
+            self.win.resizeDocks([self.dock], [430], QtCore.Qt.Orientation.Horizontal)
+        self.panel.add_received(path, report)
+
     def open(self, folder: str | Path, *, hide: Sequence[QtWidgets.QDockWidget] = ()) -> int:
         """List the studies of ``folder`` and score them one by one in the background;
         ``hide``: docks to hide to give the worklist room."""
