@@ -18,7 +18,7 @@ from pathlib import Path
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from ichviewer.errors import IchViewerError
-from ichviewer.net.cli import site_pacs
+from ichviewer.net.cli import quiet_pynetdicom, site_pacs
 from ichviewer.net.nodes import PacsConfig, PacsNode
 from ichviewer.ui.ai_controller import AIController
 from ichviewer.ui.pacs_dialogs import ListenDialog, QueryDialog, looks_like_study
@@ -56,6 +56,8 @@ class PacsPart(QtCore.QObject):
     ) -> None:
         super().__init__(win)
         self.win, self.state, self.settings, self.ai = win, state, settings, ai
+        # pynetdicom logs query identifiers (patient IDs) at INFO: only its CRITICAL lines.
+        quiet_pynetdicom()
         self.open_paths = open_paths
         self.status = StatusBar(win)
         self.runner = RequestRunner(self, max_threads=2)
@@ -192,7 +194,7 @@ class PacsPart(QtCore.QObject):
             if not dlg.nodes:
                 dlg.status.setText("No PACS node: add one in File > Settings > PACS nodes")
         self.query_dialog.show()
-        self.query_dialog.raise_()
+        self.query_dialog.activateWindow()
         return self.query_dialog
 
     def _on_query_closed(self, _result: int) -> None:
