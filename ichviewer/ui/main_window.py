@@ -119,7 +119,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.worklist = WorklistPart(self, self.ai, self.open_paths)
         self.mpr = MprPart(self, st, s, self.image.widget, self.image.view)  # reformats
         self.pacs = PacsPart(self, st, s, self.ai, self.open_paths)  # listen, query, DICOM out
-        self.pacs.study_received.connect(self.worklist.add_received)
+        self.pacs.study_received.connect(
+            lambda path, report: self.worklist.add_received(
+                path, report, hide=[] if self.loading.series_list else [self.series_dock]
+            )
+        )
         self.loading.loader.cancelled.connect(self.ai.only_loaded_slices)
         # Widgets by the names tests, the app and the benchmarks use.
         self.image_view, self.slider = self.image.view, self.image.slider

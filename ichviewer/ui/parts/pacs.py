@@ -146,6 +146,8 @@ class PacsPart(QtCore.QObject):
             bridge.deleteLater()
             return False
         self.bridge = bridge
+        if score:
+            self.ai.ensure_model()  # the worklist's footer names the model that scores
         self._check(True)
         self.listen_label.setText(f"Listening on {aet}@{bridge.port}")
         self.listen_label.show()

@@ -36,9 +36,18 @@ class WorklistPart:
         if d:
             self.open(d)
 
-    def add_received(self, path: str, report: dict | None = None) -> None:
-        """A received study (queued until ``report``, its ai-report.json, comes)."""
+    def add_received(
+        self,
+        path: str,
+        report: dict | None = None,
+        *,
+        hide: Sequence[QtWidgets.QDockWidget] = (),
+    ) -> None:
+        """A received study (queued until ``report``, its ai-report.json, comes); ``hide``:
+        docks to hide to give the worklist room when it first shows."""
         if not self.dock.isVisible():
+            for dock in hide:
+                dock.hide()
             self.dock.show()
             self.dock.raise_()
             self.win.resizeDocks([self.dock], [430], QtCore.Qt.Orientation.Horizontal)
