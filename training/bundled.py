@@ -133,6 +133,8 @@ def fit_argv(a: argparse.Namespace, work: Path) -> list[str]:
         argv += ["--appearance", str(a.appearance)]
     if a.faint_px:
         argv += ["--faint-px", str(a.faint_px)]
+    if a.keep_epochs:
+        argv.append("--keep-epochs")
     if a.threads:
         argv += ["--threads", str(a.threads)]
     if not a.progress:
@@ -150,7 +152,7 @@ def _fit(args: argparse.Namespace, work: Path) -> float:
     fit_args = train.get_args_parser().parse_args(fit_argv(args, work))
     ckpt = work / "run" / "checkpoint.pth"
     state = torch.load(ckpt, map_location="cpu", weights_only=True) if ckpt.is_file() else None
-    ignore = {"resume", "progress", "stop_after"}
+    ignore = {"resume", "progress", "stop_after", "keep_epochs"}
     wanted = {k: v for k, v in train.args_to_plain(fit_args).items() if k not in ignore}
     if state is not None and all(state["args"].get(k) == v for k, v in wanted.items()):
         if state["epoch"] + 1 >= fit_args.epochs and state.get("thresholds"):

@@ -152,6 +152,12 @@ def fit_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--output-dir", default="runs/fit", help="checkpoint.pth, log.jsonl, log.txt")
     g.add_argument("--resume", default="", help="checkpoint.pth to continue from")
     g.add_argument(
+        "--keep-epochs",
+        action="store_true",
+        help="also keep each epoch's checkpoint as epoch<N>.pth (for ablations: "
+        "python -m training realct-check --model epoch<N>.pth --threshold 0.5)",
+    )
+    g.add_argument(
         "--stop-after",
         type=int,
         default=None,
@@ -337,6 +343,11 @@ def bundled_parser(add_help: bool = True) -> argparse.ArgumentParser:
         metavar="PX",
         help="leave labels whose blood covers fewer input pixels out of the loss (fit "
         "--faint-px; 0: off)",
+    )
+    p.add_argument(
+        "--keep-epochs",
+        action="store_true",
+        help="keep each epoch's checkpoint in the run folder (fit --keep-epochs)",
     )
     p.add_argument("--workers", type=int, default=2, help="synth processes")
     p.add_argument(

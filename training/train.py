@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -270,6 +271,8 @@ def run_epoch(
             epoch,
             args,
         )
+        if getattr(args, "keep_epochs", False):  # each epoch's weights, for ablations
+            shutil.copyfile(out / "checkpoint.pth", out / f"epoch{epoch}.pth")
         log_json(out, record)
     dist.barrier()
     return val_summary

@@ -47,8 +47,9 @@ def test_fit_with_faint_px_trains_and_records_it(tmp_path_factory, tmp_path):
     synth(root / "train", 3, seed=31, layout="series", size=64)
     synth(root / "test", 1, seed=32, layout="series", size=64)
     folders = {"train": root / "train", "test": root / "test", "cache": root / "cache"}
-    _fit(folders, tmp_path, "--epochs", "1", "--faint-px", "12")
+    _fit(folders, tmp_path, "--epochs", "1", "--faint-px", "12", "--keep-epochs")
     (record,) = _epochs(tmp_path)
+    assert (tmp_path / "epoch0.pth").is_file()  # --keep-epochs
     assert record["train"]["images"] > 0 and "mask_loss" not in record["train"]
     state = torch.load(tmp_path / "checkpoint.pth", map_location="cpu", weights_only=True)
     assert state["args"]["faint_px"] == 12
