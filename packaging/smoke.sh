@@ -7,6 +7,7 @@
 #   packaging/smoke.sh /usr/bin/ichviewer   # an installed .deb
 #
 # Checks: --self-test (demo study scored by the bundled model, exit 0, JSON "ok": true),
+# `triage --dicom-out` (SR, KOS, captures written),
 # `info` on the demo study, and the main window rendered offscreen to a non-empty PNG.
 # Prints the time each step took. Exits non-zero on the first failure.
 #   SMOKE_KEEP=1    keep the temporary folder with every step's log
@@ -60,6 +61,13 @@ grep -q "1 series, 0 refused" "$TMP/info.log" || {
     echo "smoke: info did not find the demo series cleanly" >&2; cat "$TMP/info.log" >&2; exit 1; }
 
 step info-json clean "$APP" info --json "$DEMO"
+
+# Headless triage with the result as DICOM (SR, KOS, captures): highdicom's data files and
+# the decoder plugins must have travelled into the bundle.
+step triage-dicom clean "$APP" triage "$DEMO" --out "$TMP/report.json" --dicom-out "$TMP/dicom"
+n_dcm=$(find "$TMP/dicom" -name "*.dcm" | wc -l)
+[ "$n_dcm" -ge 2 ] || { echo "smoke: triage --dicom-out wrote $n_dcm DICOM files" >&2; exit 1; }
+echo "smoke: triage --dicom-out wrote $n_dcm DICOM files"
 
 PNG="$TMP/window.png"
 step screenshot clean QT_QPA_PLATFORM=offscreen "$APP" --screenshot "$PNG"
