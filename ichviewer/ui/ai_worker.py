@@ -12,18 +12,18 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ichviewer.ai.engine import LoadedModel, load_model
 from ichviewer.core.labels import LABELS
-from ichviewer.errors import CancelledError, IchViewerError, SeriesError
+from ichviewer.errors import CancelledError, IchViewerError
 
 if TYPE_CHECKING:
+    from ichviewer.ai.engine import SeriesScore
     from ichviewer.ai.jobs import ScoringJob
     from ichviewer.ai.predictor import Predictor
     from ichviewer.ai.results import SliceResult
-    from ichviewer.io import SeriesReader
+    from ichviewer.io import SeriesInfo, SeriesReader
     from ichviewer.site_config import SiteConfig
 
 logger = logging.getLogger("ichviewer.ui")
@@ -74,6 +74,22 @@ class StudyScore:
     in_scope: bool = True
     scope_reason: str = ""
 
+    @classmethod
+    def from_score(cls, path: str, series: SeriesInfo, score: SeriesScore) -> StudyScore:
+        """The worklist row of one scored series (``score`` has at least one result)."""
+        scored = sorted(score.results)
+        return cls(
+            path=str(path),
+            description=series.description,
+            n_slices=series.n_slices,
+            max_any=float(score.shown[scored, LABELS.index("any")].max()),
+            n_flagged=int(score.flagged[scored].any(axis=1).sum()),
+            study_instance_uid=series.study_instance_uid,
+            study_flagged=score.decision.flagged,
+            in_scope=score.scope.in_scope,
+            scope_reason=score.scope.reason,
+        )
+
 
 def load_model_job(
     path: str, site: SiteConfig, report: Report, cancel: threading.Event
@@ -118,42 +134,3 @@ def cam_job(
     if cancel.is_set():
         raise CancelledError("CAM no longer wanted")
     return CamDone(index, predictor.predict_one(hu, want_cam=True))
-
-
-def study_job(
-    path: str, predictor: Predictor, report: Report, cancel: threading.Event
-) -> StudyScore:
-    """Scan one worklist entry (a folder or zip), score its main series with the engine
-    and the result cache, and summarise: study P(any) and number of flagged slices."""
-    from ichviewer.ai.cache import ResultCache
-    from ichviewer.ai.engine import score_series
-    from ichviewer.io import scan
-
-    found = scan([path], cancel=cancel)
-    series = found.best_series()
-    if series is None:
-        why = f" ({found.errors[0].error})" if found.errors else ""
-        raise SeriesError(f"{Path(path).name}: no CT image series found{why}")
-    score = score_series(
-        predictor,
-        series,
-        cache=ResultCache(predictor.sha256),
-        on_progress=lambda done, total: report((done, total)),
-        cancel=cancel,
-    )
-    if cancel.is_set():
-        raise CancelledError("worklist scoring stopped")
-    if not score.results:
-        raise SeriesError(f"{Path(path).name}: no slice could be scored")
-    scored = sorted(score.results)
-    return StudyScore(
-        path=str(path),
-        description=series.description,
-        n_slices=series.n_slices,
-        max_any=float(score.shown[scored, LABELS.index("any")].max()),
-        n_flagged=int(score.flagged[scored].any(axis=1).sum()),
-        study_instance_uid=series.study_instance_uid,
-        study_flagged=score.decision.flagged,
-        in_scope=score.scope.in_scope,
-        scope_reason=score.scope.reason,
-    )

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from ichviewer.core.labels import LABELS
 from ichviewer.errors import CancelledError, SeriesError
 from ichviewer.ui.ai_style import FLAG_COLOUR, Footer, fmt_p
 from ichviewer.ui.ai_worker import StudyScore
@@ -83,18 +82,7 @@ def series_scores_job(
             raise CancelledError("worklist scoring stopped")
         if not score.results:
             continue  # nothing of it could be scored: the other series still count
-        scored = sorted(score.results)
-        summary = StudyScore(
-            path=str(path),
-            description=series.description,
-            n_slices=series.n_slices,
-            max_any=float(score.shown[scored, LABELS.index("any")].max()),
-            n_flagged=int(score.flagged[scored].any(axis=1).sum()),
-            study_instance_uid=series.study_instance_uid,
-            study_flagged=score.decision.flagged,
-            in_scope=score.scope.in_scope,
-            scope_reason=score.scope.reason,
-        )
+        summary = StudyScore.from_score(path, series, score)
         out.append((series.series_instance_uid, summary))
     if not out:
         raise SeriesError(f"{Path(path).name}: no slice could be scored")
