@@ -8,7 +8,10 @@ separate from their own settings::
       "model": "/srv/models/ich-rsna-v3.pt",
       "thresholds": {"any": 0.35, "subdural": 0.4},
       "auto_score": true,
-      "patient_context": true
+      "patient_context": true,
+      "presets": [{"name": "posterior fossa", "level": 40, "width": 120}],
+      "pacs": {"aet": "ICHVIEWER", "port": 11112, "allow_aets": ["PACS1"],
+               "nodes": [{"name": "main", "aet": "PACS1", "host": "pacs", "port": 104}]}
     }
 
 Every key is optional. A relative ``model`` path is taken relative to the file's folder.
@@ -20,7 +23,9 @@ choices (settings) are never rewritten: a site ``auto_score`` or ``patient_conte
 patient's name, MRN, age and sex in the image corner) wins while it is set. A missing
 file is the normal case (no site policy); an unreadable or invalid one is logged as a
 warning naming the file and the key, and the defaults are used for what is wrong, so a
-typo by an administrator never stops the viewer. No Qt, no torch: safe on every start path.
+typo by an administrator never stops the viewer. ``presets`` adds display windows (a user's
+own preset of the same name wins); ``pacs`` is read by :mod:`ichviewer.net.nodes`. No Qt,
+no torch: safe on every start path.
 """
 
 from __future__ import annotations
