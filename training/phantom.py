@@ -282,7 +282,10 @@ class Phantom:
         hu[falx] = h.gm + 22
         tent = cv2.dilate(infra.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
         hu[tent & sup & (t > 0.2)] = h.gm + 14
-        sss = sup & (d_in < 5) & (np.abs(g.X) < (5 - d_in) * 0.7) & ((g.Y > 0) | (t > 0.55))
+        # Triangular in section, its base on the inner table; it widens towards the torcula.
+        sss_d = 4.0 + 4.0 * np.clip(g.Y / h.B, 0.0, 1.0)
+        sss = sup & (d_in < sss_d) & (np.abs(g.X) < (sss_d - d_in) * 0.8)
+        sss &= (g.Y > 0) | (t > 0.55)
         hu[sss] = h.gm + 17
 
     def _rng(self, name: str) -> np.random.Generator:

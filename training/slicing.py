@@ -16,7 +16,7 @@ import numpy as np
 
 from training.lesions import BIT, MIN_AREA_MM2, paint_lesions
 from training.lookalikes import paint_lookalikes
-from training.phantom import AIR, Phantom, bone_glow, glow
+from training.phantom import AIR, Phantom, SliceMaps, bone_glow, glow
 from training.scanner import SLICE_MM
 from training.vessels import paint_vessels
 
@@ -27,6 +27,61 @@ PARTIAL_VOLUME_MM = (-1.25, 1.25)
 Slab = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
+#: Signed distances are capped here (mm); a plane with no cavity at all reads -SDF_CAP.
+SDF_CAP = 15.0
+
+
+def cavity_sdf(m: SliceMaps) -> tuple[np.ndarray, np.ndarray]:
+    """(signed distance, value across) of every pixel of a painted slice: the distance (mm)
+    to the inner table, > 0 inside the cranial cavity and < 0 outside it, and the HU of the
+    nearest pixel on the other side of the table."""
+    ps, cav = m.grid.ps, m.cavity.astype(np.uint8)
+    flat = m.hu.ravel()
+    sdf = np.zeros(m.hu.shape, np.float32)
+    across = m.hu.copy()
+    for side, sign in ((cav, 1.0), (1 - cav, -1.0)):
+        if not side.any() or side.all():
+            sdf[side.astype(bool)] = sign * SDF_CAP
+            continue
+        d, lab = cv2.distanceTransformWithLabels(
+            side, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
+        )
+        # labels number the zero pixels (the other side) in raster order
+        values = flat[np.flatnonzero(side.ravel() == 0)]
+        inside = side.astype(bool)
+        sdf[inside] = sign * np.minimum(d[inside] * ps - 0.5 * ps, SDF_CAP)
+        across[inside] = values[lab[inside] - 1]
+    return sdf, across
+
+
+def zmix(hu: np.ndarray, sdf: np.ndarray, across: np.ndarray) -> np.ndarray:
+    """Partial volume along z at the inner table, for a stack of planes (P, n, n) a plane
+    spacing apart, with each plane's :func:`cavity_sdf`.
+
+    Each plane stands for the stretch of z half-way to its neighbours (the end planes as far
+    beyond). The signed distance is taken as linear in z; where the inner table crosses a
+    plane's stretch, the part beyond the crossing takes the neighbour's value (at the ends,
+    the value across the table). An obliquely cut calvarium then fades into the brain over
+    millimetres, through the few tens of HU above brain that real scans show there, instead
+    of stepping from brain to a quarter of bone from one plane to the next."""
+    out = hu.copy()
+    if len(hu) < 2:
+        return out
+    for step in (-1, 1):  # the half towards the plane below, then above
+        nb = np.roll(np.arange(len(hu)), -step)
+        end = 0 if step < 0 else len(hu) - 1
+        s_nb, other = sdf[nb].copy(), hu[nb].copy()
+        # beyond the end plane: extrapolated (not from a plane with no table nearby)
+        inner = sdf[end - step]
+        s_nb[end] = np.where(np.abs(inner) < SDF_CAP, 2 * sdf[end] - inner, sdf[end])
+        other[end] = across[end]
+        mid = 0.5 * (sdf + s_nb)
+        cross = (sdf > 0) != (mid > 0)
+        far = np.abs(mid) / (np.abs(sdf) + np.abs(mid) + 1e-6)  # share beyond the crossing
+        out += 0.5 * np.where(cross, far, 0.0).astype(np.float32) * (other - hu)
+    return out
+
+
 def sub_plane_slice(
     phantom: Phantom, z: float, index: int, offsets: tuple[float, ...], paint: tuple
 ) -> Slab:
@@ -35,7 +90,7 @@ def sub_plane_slice(
     edges), as on a real scan. The sub-planes share the slice's random fields."""
     lesions, head, look, vess = paint
     work = phantom.n
-    planes, bits = [], np.zeros((work, work), np.uint8)
+    planes, sdfs, bits = [], [], np.zeros((work, work), np.uint8)
     bone = np.zeros((work, work), np.float32)
     for dz in offsets:
         m = phantom.render(z + dz, index)
@@ -45,7 +100,9 @@ def sub_plane_slice(
         bits |= paint_lesions(m, lesions, head)
         paint_lookalikes(m, look)
         planes.append(m.hu)
-    return sum(planes) / len(planes), bits, bone / len(planes)
+        sdfs.append(cavity_sdf(m))
+    mixed = zmix(np.stack(planes), *(np.stack(a) for a in zip(*sdfs, strict=True)))
+    return mixed.mean(axis=0), bits, bone / len(planes)
 
 
 @dataclass
@@ -75,6 +132,8 @@ def plane_stack(
     hu = np.empty((len(z), work, work), np.float32)
     bits = np.empty((len(z), work, work), np.uint8)
     bone = np.empty((len(z), work, work), np.float32)
+    sdf = np.empty((len(z), work, work), np.float32)
+    across = np.empty((len(z), work, work), np.float32)
     for j, zj in enumerate(z):
         m = phantom.render(float(zj), 0)
         bone[j] = bone_glow(m)
@@ -83,7 +142,8 @@ def plane_stack(
         bits[j] = paint_lesions(m, lesions, head)
         paint_lookalikes(m, look)
         hu[j] = m.hu
-    return PlaneStack(z, dp, hu, bits, bone, y_mm)
+        sdf[j], across[j] = cavity_sdf(m)
+    return PlaneStack(z, dp, zmix(hu, sdf, across), bits, bone, y_mm)
 
 
 def oblique_slice(st: PlaneStack, zc: float, thickness: float, pitch: float) -> Slab:

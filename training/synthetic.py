@@ -43,8 +43,8 @@ WORK_MAX = 384
 #: Glow around bone (training.phantom.glow): fraction and spread, drawn per study. A
 #: simulated scan (training.ctsim) makes part of the glow itself, so it adds less.
 GLOW_AMP = (0.06, 0.2)
-GLOW_AMP_SCANNED = (0.02, 0.1)
-GLOW_SIGMA_MM = (2.0, 3.2)
+GLOW_AMP_SCANNED = (0.02, 0.18)
+GLOW_SIGMA_MM = (2.0, 4.0)
 #: Share of studies reconstructed as thin slices (still one every 5 mm), and their
 #: thicknesses: thin slices show vessels and noise that 5 mm slices average away.
 THIN_FRACTION = 0.3

@@ -53,6 +53,9 @@ class TestSampleLesions:
                 near[1:] |= near[:-1].copy()
                 near[:-1] |= near[1:].copy()
             changed = (s.hu != twin.hu) & (twin.hu < 150)  # blood half in bone reads as bone
+            # Partial volume along z at the inner table (training.slicing.zmix) carries a
+            # share of a bleed on the table across it, a few HU, up to the slab's reach.
+            changed &= np.abs(s.hu.astype(np.int32) - twin.hu) > 20
             assert not (changed & ~near).any(), f"{name}: pixels changed far from its mask"
 
     def test_blood_density(self, one_each):

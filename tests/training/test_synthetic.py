@@ -191,3 +191,36 @@ class TestObliqueSlice:
         assert len(rows) and np.all(np.abs(y[rows] * math.tan(pitch)) <= 2.5 + 0.7)
         flat, _, _ = oblique_slice(st, 10.0, 5.0, 0.0)
         np.testing.assert_allclose(flat, 10.0, atol=0.05)
+
+
+class TestPartialVolumeAtTheInnerTable:
+    def test_an_oblique_inner_table_fades_into_the_brain(self):
+        """Two sub-planes whose inner table lies 6 mm apart in-plane: the slab must ramp
+        from brain to bone across those 6 mm (many levels, blood-like HU among them), not
+        step from brain to half bone as a plain mean of the planes does."""
+        from training.slicing import zmix
+
+        x = np.arange(0.0, 20.0, 0.25)  # mm along a row, inner table at 7 mm / 13 mm
+        edges = (7.0, 13.0)
+        hu = np.stack([np.where(x < e, 35.0, 1500.0) for e in edges]).astype(np.float32)
+        sdf = np.stack([e - x for e in edges]).astype(np.float32)
+        across = np.stack([np.where(x < e, 1500.0, 35.0) for e in edges]).astype(np.float32)
+        plain = hu.mean(axis=0)
+        mixed = zmix(hu[:, None, :], sdf[:, None, :], across[:, None, :]).mean(axis=0)[0]
+        assert len(np.unique(plain)) == 3  # brain, half bone, bone
+        ramp = mixed[(x > 4.0) & (x < 16.0)]  # the table at the slab's faces: 4 and 16 mm
+        assert np.all(np.diff(mixed) >= -1e-3)  # brain to bone, never back
+        assert len(np.unique(np.round(ramp))) > 10
+        assert np.any((ramp > 50) & (ramp < 110))  # the blood-like margin real scans show
+        # exactly the 5 mm slab through a table that runs linearly from 4 mm to 16 mm
+        exact = 35.0 + 1465.0 * np.clip((x - 4.0) / 12.0, 0.0, 1.0)
+        np.testing.assert_allclose(mixed, exact, atol=0.5)
+
+    def test_planes_that_agree_are_left_alone(self):
+        from training.slicing import zmix
+
+        rng = np.random.default_rng(0)
+        hu = rng.normal(30, 5, (3, 8, 8)).astype(np.float32)
+        sdf = np.full((3, 8, 8), 4.0, np.float32)  # all inside the cavity
+        sdf[0] = 6.0  # receding from the table downwards: no crossing within the slab
+        np.testing.assert_array_equal(zmix(hu, sdf, np.full_like(hu, 1500.0)), hu)
