@@ -6,6 +6,7 @@ import numpy as np
 
 from ichviewer.core.constants import AIR_HU
 from ichviewer.errors import DicomReadError
+from ichviewer.io import fast_codecs
 from ichviewer.io.model import SliceRef
 from ichviewer.io.sources import display_name, open_source
 
@@ -118,6 +119,12 @@ def _general(ref: SliceRef) -> np.ndarray:
         # pixel_array(path) does not inflate the dataset; a full read does.
         arr = pydicom.dcmread(open_source(ref.source)).pixel_array
         return arr[ref.frame] if arr.ndim == 3 else arr
+    if fast_codecs.available(ref.transfer_syntax):
+        arr = fast_codecs.decode_frame(
+            pydicom.dcmread(open_source(ref.source)), ref.frame, ref.transfer_syntax
+        )
+        if arr is not None:
+            return arr
     # Decodes only the requested frame of a multi-frame file.
     return pixel_array(
         open_source(ref.source),

@@ -23,7 +23,7 @@ with a cold pool; CPU seconds of each side (parent + decoder processes) and ``id
 the wall time the measured CPU work would take on two idle cores, so a run on a busy machine
 still says what an idle one would show; the load average. ``--strategies`` also times
 threads and serial decoding per series; ``--survey`` times every pydicom decoding plugin per
-syntax. Not a test: nothing asserts. Prints a table and one JSON line per series.
+syntax, and imagecodecs (which ichviewer uses where it matches pydicom). Not a test: nothing asserts. Prints a table and one JSON line per series.
 """
 
 from __future__ import annotations
@@ -239,6 +239,25 @@ def survey(folders: dict[str, Path], n: int = 12) -> None:
                 th.join()
             two = (time.perf_counter() - t) / (2 * len(files))
             print(f"  {name:8s} {plugin:10s} {one * 1e3:7.2f}   2 thr {two * 1e3:7.2f}")
+        survey_imagecodecs(name, files)
+
+
+def survey_imagecodecs(name: str, files: list[Path]) -> None:
+    """ms per slice of imagecodecs on the same files (what ichviewer.io.fast_codecs uses)."""
+    from pydicom.encaps import get_frame
+
+    from ichviewer.io import fast_codecs
+
+    ts = str(pydicom.dcmread(files[0], stop_before_pixels=True).file_meta.TransferSyntaxUID)
+    if not fast_codecs.available(ts):
+        return
+    codec = fast_codecs._codec(fast_codecs.CODEC_BY_SYNTAX[ts])
+    t = time.perf_counter()
+    for f in files:
+        ds = pydicom.dcmread(f)
+        codec(get_frame(ds.PixelData, 0, number_of_frames=1))
+    one = (time.perf_counter() - t) / len(files)
+    print(f"  {name:8s} {'imagecodecs':10s} {one * 1e3:7.2f}   (dcmread + decode)")
 
 
 def main() -> None:
