@@ -184,15 +184,16 @@ def build_actions(win: MainWindow) -> Actions:
     m_view.addAction(acts.show_name)
 
     # Navigation keys: window-wide, no menu entries (listed in Help > Keyboard shortcuts).
+    # They move the plane on screen: a coronal or sagittal reformat shown alone, else axial.
     for key, sc, delta in (
         ("next", "Down", 1),
         ("prev", "Up", -1),
         ("next10", "PgDown", 10),
         ("prev10", "PgUp", -10),
     ):
-        _action(win, acts, key, key, lambda d=delta: image.step(d), sc)
-    _action(win, acts, "first", "first", lambda: win.state.set_index(0), "Home")
-    _action(win, acts, "last", "last", lambda: win.state.set_index(1 << 30), "End")
+        _action(win, acts, key, key, lambda d=delta: _move_shown(win, step=d), sc)
+    _action(win, acts, "first", "first", lambda: _move_shown(win, to=0), "Home")
+    _action(win, acts, "last", "last", lambda: _move_shown(win, to=1 << 30), "End")
 
     _mpr_actions(win, acts, m_view, tb)
 
@@ -206,6 +207,16 @@ def build_actions(win: MainWindow) -> Actions:
     acts.follow_display(win.state.display)
     win.state.display_changed.connect(lambda: acts.follow_display(win.state.display))
     return acts
+
+
+def _move_shown(win: MainWindow, *, step: int = 0, to: int | None = None) -> None:
+    """Step (or jump ``to`` an index in) the plane the user is looking at."""
+    mpr = win.mpr
+    plane = mpr.plane if mpr.layout == "1x1" else "axial"
+    if plane == "axial":
+        win.state.set_index(win.state.index + step if to is None else to)
+    elif mpr.counts.get(plane, 0) > 0:  # the reformat is ready
+        mpr.set_index(plane, mpr.index[plane] + step if to is None else to)
 
 
 def _pacs_actions(win: MainWindow, acts: Actions, m_file: QtWidgets.QMenu) -> None:

@@ -137,6 +137,26 @@ class TestLinkedScrolling:
             (start + 3) * SPACING[0], abs=1e-6
         )
 
+    def test_keys_move_the_reformat_shown_alone(self, qtbot, win) -> None:  # noqa: ANN001
+        trigger(win, "plane_coronal")
+        shown(win, "coronal")
+        start, axial = win.mpr.index["coronal"], win.current_index
+        trigger(win, "next")  # Down
+        assert win.mpr.index["coronal"] == start + 1
+        trigger(win, "prev10")  # PgUp
+        assert win.mpr.index["coronal"] == start - 9
+        trigger(win, "first")  # Home
+        assert win.mpr.index["coronal"] == 0
+        assert win.mpr.panes["coronal"].slider.value() == 0
+        trigger(win, "last")  # End
+        assert win.mpr.index["coronal"] == win.mpr.counts["coronal"] - 1
+        assert win.current_index == axial  # the axial slice stayed where it was
+        shown(win, "coronal")
+        trigger(win, "layout_1x3")  # with every view on screen the keys step axial
+        trigger(win, "next")
+        assert win.current_index == axial + 1
+        assert win.mpr.index["coronal"] == win.mpr.counts["coronal"] - 1
+
     def test_scrolling_axial_moves_its_line_on_the_reformats(self, qtbot, win) -> None:  # noqa: ANN001
         trigger(win, "layout_1x3")
         shown(win, "coronal")
