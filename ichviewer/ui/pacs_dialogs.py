@@ -16,6 +16,7 @@ from PySide6 import QtCore, QtWidgets
 
 from ichviewer.errors import IchViewerError
 from ichviewer.net.nodes import RETRIEVE_METHODS, PacsNode, check_aet
+from ichviewer.ui.list_editor import ListEditorPage
 
 _Buttons = QtWidgets.QDialogButtonBox.StandardButton
 NODE_COLUMNS = ("Name", "AE title", "Host", "Port", "Retrieve", "From")
@@ -240,7 +241,7 @@ class QueryDialog(QtWidgets.QDialog):
         return self.matches[rows[0].row()] if rows and self.matches else None
 
 
-class PacsNodesPage(QtWidgets.QWidget):
+class PacsNodesPage(ListEditorPage):
     """Settings > PACS nodes: the site file's nodes (read-only) and the user's own."""
 
     def __init__(
@@ -249,8 +250,7 @@ class PacsNodesPage(QtWidgets.QWidget):
         site: Sequence[PacsNode],
         parent: QtWidgets.QWidget | None = None,
     ) -> None:
-        super().__init__(parent)
-        self.setObjectName("pacs_page")
+        super().__init__("pacs", "pacs", NODE_COLUMNS, parent)
         self.site = list(site)
         self.user: list[PacsNode] = []
         for d in user:
@@ -258,13 +258,6 @@ class PacsNodesPage(QtWidgets.QWidget):
                 self.user.append(PacsNode.from_dict(d))
             except IchViewerError:
                 continue  # load_settings warned about it already
-        self.list = QtWidgets.QTableWidget(0, len(NODE_COLUMNS))
-        self.list.setObjectName("pacs_table")
-        self.list.setHorizontalHeaderLabels(list(NODE_COLUMNS))
-        self.list.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
-        self.list.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
-        self.list.verticalHeader().hide()
-        self.list.horizontalHeader().setStretchLastSection(True)
         self.name = QtWidgets.QLineEdit()
         self.name.setObjectName("pacs_name")
         self.name.setPlaceholderText("name")
@@ -282,51 +275,25 @@ class PacsNodesPage(QtWidgets.QWidget):
         self.retrieve = QtWidgets.QComboBox()
         self.retrieve.setObjectName("pacs_retrieve")
         self.retrieve.addItems(list(RETRIEVE_METHODS))
-        self.save_button = QtWidgets.QPushButton("Add / update")
-        self.save_button.setObjectName("pacs_save")
-        self.delete_button = QtWidgets.QPushButton("Delete")
-        self.delete_button.setObjectName("pacs_delete")
-        self.error = QtWidgets.QLabel("")
-        self.error.setObjectName("pacs_error")
-        self.error.setStyleSheet("color: #ff8080;")
-        fields = QtWidgets.QHBoxLayout()
-        for w in (self.name, self.aet, self.host, self.port, self.retrieve):
-            fields.addWidget(w)
-        buttons = QtWidgets.QHBoxLayout()
-        buttons.addStretch(1)
-        buttons.addWidget(self.save_button)
-        buttons.addWidget(self.delete_button)
-        lay = QtWidgets.QVBoxLayout(self)
-        lay.addWidget(self.list, 1)
-        lay.addLayout(fields)
-        lay.addLayout(buttons)
-        lay.addWidget(self.error)
-        note = QtWidgets.QLabel(
+        self._lay_out(
+            (self.name, self.aet, self.host, self.port, self.retrieve),
             "Nodes from the site file are set for this workstation and cannot be changed here. "
-            "retrieve: get (C-GET) or move (C-MOVE to File > Listen for studies)."
+            "retrieve: get (C-GET) or move (C-MOVE to File > Listen for studies).",
+            buttons_below=True,
         )
-        note.setWordWrap(True)
-        lay.addWidget(note)
-        self.save_button.clicked.connect(self.save_entry)
-        self.delete_button.clicked.connect(self.delete_selected)
-        self.list.itemSelectionChanged.connect(self._on_selected)
-        self._fill()
 
     def _rows(self) -> list[tuple[PacsNode, str]]:
         return [(n, "site") for n in self.site] + [(n, "user") for n in self.user]
 
     def _fill(self) -> None:
-        self.list.setRowCount(0)
-        for n, src in self._rows():
-            r = self.list.rowCount()
-            self.list.insertRow(r)
-            for c, text in enumerate((n.name, n.aet, n.host, str(n.port), n.retrieve, src)):
-                self.list.setItem(r, c, _cell(text))
-        self._on_selected()
+        self._show_rows(
+            ((n.name, n.aet, n.host, str(n.port), n.retrieve, src) for n, src in self._rows()),
+            _cell,
+        )
 
     def _selected(self) -> tuple[PacsNode, str] | None:
-        rows = self.list.selectionModel().selectedRows()
-        return self._rows()[rows[0].row()] if rows else None
+        r = self._selected_row()
+        return None if r is None else self._rows()[r]
 
     def _on_selected(self) -> None:
         sel = self._selected()

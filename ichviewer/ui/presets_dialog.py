@@ -8,6 +8,7 @@ from PySide6 import QtCore, QtWidgets
 
 from ichviewer.core.presets import MAX_NAME_LENGTH, Preset, PresetTable
 from ichviewer.ui.display import LEVEL_RANGE, WIDTH_RANGE
+from ichviewer.ui.list_editor import ListEditorPage
 from ichviewer.ui.pacs_dialogs import PacsNodesPage
 from ichviewer.ui.settings import ViewerSettings
 
@@ -50,69 +51,39 @@ class WindowDialog(QtWidgets.QDialog):
         return self.level.value(), self.width_.value()
 
 
-class PresetsPage(QtWidgets.QWidget):
+class PresetsPage(ListEditorPage):
     """The merged preset table; the user's own rows can be edited and deleted."""
 
     def __init__(self, table: PresetTable, parent: QtWidgets.QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("presets_page")
+        super().__init__("presets", "preset", COLUMNS, parent)
         self._table = table
         self.user: list[Preset] = list(table.user)
-        self.list = QtWidgets.QTableWidget(0, len(COLUMNS))
-        self.list.setObjectName("presets_table")
-        self.list.setHorizontalHeaderLabels(COLUMNS)
-        self.list.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
-        self.list.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
         self.list.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.list.verticalHeader().hide()
-        self.list.horizontalHeader().setStretchLastSection(True)
         self.name = QtWidgets.QLineEdit()
         self.name.setObjectName("preset_name")
         self.name.setMaxLength(MAX_NAME_LENGTH)
         self.name.setPlaceholderText("e.g. stroke, posterior fossa")
         self.level = _spin(*LEVEL_RANGE, 40, "preset_level")
         self.width_ = _spin(*WIDTH_RANGE, 80, "preset_width")
-        self.save_button = QtWidgets.QPushButton("Add / update")
-        self.save_button.setObjectName("preset_save")
-        self.delete_button = QtWidgets.QPushButton("Delete")
-        self.delete_button.setObjectName("preset_delete")
-        self.error = QtWidgets.QLabel("")
-        self.error.setObjectName("preset_error")
-        self.error.setStyleSheet("color: #ff8080;")
-        form = QtWidgets.QHBoxLayout()
-        for w in (self.name, self.level, self.width_, self.save_button, self.delete_button):
-            form.addWidget(w)
-        lay = QtWidgets.QVBoxLayout(self)
-        lay.addWidget(self.list, 1)
-        lay.addLayout(form)
-        lay.addWidget(self.error)
-        note = QtWidgets.QLabel(
+        self._lay_out(
+            (self.name, self.level, self.width_),
             "Your presets are added to the built-in and site presets; one with the same name "
-            "replaces it for you. The AI always uses its own windows."
+            "replaces it for you. The AI always uses its own windows.",
+            buttons_below=False,
         )
-        note.setWordWrap(True)
-        lay.addWidget(note)
-        self.save_button.clicked.connect(self.save_entry)
-        self.delete_button.clicked.connect(self.delete_selected)
-        self.list.itemSelectionChanged.connect(self._on_selected)
-        self._fill()
 
     def table(self) -> PresetTable:
         return self._table.with_user(self.user)
 
     def _fill(self) -> None:
         t = self.table()
-        self.list.setRowCount(0)
-        for p in t.presets():
-            r = self.list.rowCount()
-            self.list.insertRow(r)
-            for c, text in enumerate((p.name, f"{p.level:g}", f"{p.width:g}", t.source(p.name))):
-                self.list.setItem(r, c, QtWidgets.QTableWidgetItem(text))
-        self._on_selected()
+        self._show_rows(
+            (p.name, f"{p.level:g}", f"{p.width:g}", t.source(p.name)) for p in t.presets()
+        )
 
     def _selected_name(self) -> str | None:
-        rows = self.list.selectionModel().selectedRows()
-        return self.list.item(rows[0].row(), 0).text() if rows else None
+        r = self._selected_row()
+        return None if r is None else self.list.item(r, 0).text()
 
     def _on_selected(self) -> None:
         name = self._selected_name()
