@@ -192,8 +192,19 @@ def _bbox(xs: np.ndarray, ys: np.ndarray, shape: tuple[int, int]) -> tuple[int, 
     return r0, r1, c0, c1
 
 
+class _Roi:
+    """What the ROI shapes share: HU statistics over the pixels their :meth:`mask` covers."""
+
+    def mask(self, shape: tuple[int, int]) -> np.ndarray:
+        raise NotImplementedError
+
+    def stats(self, image_hu: np.ndarray, pixel_spacing: Sequence[float]) -> RoiStats:
+        """HU statistics over the pixels whose centres lie inside (see :class:`RoiStats`)."""
+        return roi_stats(image_hu, self.mask(np.shape(image_hu)), pixel_spacing)
+
+
 @dataclass(frozen=True)
-class EllipseROI:
+class EllipseROI(_Roi):
     """An ellipse: centre, semi-axes ``radii = (rx, ry)`` in pixels, rotated ``angle_deg``
     (counter-clockwise on screen, i.e. from +x towards -y) about its centre."""
 
@@ -240,10 +251,6 @@ class EllipseROI:
         rs, cs = _spacing(pixel_spacing)
         return math.pi * self.radii[0] * self.radii[1] * rs * cs
 
-    def stats(self, image_hu: np.ndarray, pixel_spacing: Sequence[float]) -> RoiStats:
-        """HU statistics over the pixels whose centres lie inside (see :class:`RoiStats`)."""
-        return roi_stats(image_hu, self.mask(np.shape(image_hu)), pixel_spacing)
-
     def to_json(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
@@ -270,7 +277,7 @@ class EllipseROI:
 
 
 @dataclass(frozen=True)
-class PolygonROI:
+class PolygonROI(_Roi):
     """A closed free-hand or polygon outline through ``points`` (at least 3)."""
 
     kind: ClassVar[str] = "polygon"
@@ -316,10 +323,6 @@ class PolygonROI:
         p = np.asarray(self.points, dtype=np.float64)
         x, y = p[:, 0], p[:, 1]
         return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))) * rs * cs
-
-    def stats(self, image_hu: np.ndarray, pixel_spacing: Sequence[float]) -> RoiStats:
-        """HU statistics over the pixels whose centres lie inside (see :class:`RoiStats`)."""
-        return roi_stats(image_hu, self.mask(np.shape(image_hu)), pixel_spacing)
 
     def to_json(self) -> dict[str, Any]:
         return {
