@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from ichviewer.errors import IchViewerError
 from ichviewer.net.filing import Filed
+from ichviewer.net.nodes import DEFAULT_AET
 from ichviewer.net.store import SettleTimer, StorageSCP
 
 logger = logging.getLogger("ichviewer.net")
@@ -27,9 +28,7 @@ class Receiver:
 
     Parameters
     ----------
-    store_dir, port, aet, host, allow_aets : passed through to
-        :class:`~ichviewer.net.store.StorageSCP` (its signature: store_dir, port and aet
-        positional or by keyword, host and allow_aets by keyword)
+    store_dir, port, aet, host, allow_aets : as :class:`~ichviewer.net.store.StorageSCP`
     score : score each settled study (writes <study folder>/ai-report.json)
     settle_s : seconds without a new instance after which a study counts as complete
     model, device : the checkpoint (None: site's, else bundled) and where it runs
@@ -40,7 +39,12 @@ class Receiver:
 
     def __init__(
         self,
-        *scp_args: Any,
+        store_dir: str | Path,
+        port: int,
+        aet: str = DEFAULT_AET,
+        *,
+        host: str = "",
+        allow_aets: Iterable[str] | None = None,
         score: bool = False,
         settle_s: float = 10.0,
         model: str | Path | None = None,
@@ -50,9 +54,10 @@ class Receiver:
         on_study_settled: StudyCallback | None = None,
         on_study_scored: Callable[[Path, Path], None] | None = None,
         on_study_failed: Callable[[Path, str], None] | None = None,
-        **scp_kwargs: Any,
     ) -> None:
-        self.scp = StorageSCP(*scp_args, on_stored=self._on_stored, **scp_kwargs)
+        self.scp = StorageSCP(
+            store_dir, port, aet, host=host, allow_aets=allow_aets, on_stored=self._on_stored
+        )
         self.score = bool(score)
         self.settle_s = float(settle_s)
         self.model, self.device, self.use_cache = model, device, use_cache
