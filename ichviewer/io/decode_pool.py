@@ -20,8 +20,10 @@ import logging
 import multiprocessing
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -30,13 +32,24 @@ from ichviewer.io.model import SliceRef
 
 logger = logging.getLogger("ichviewer.io")
 
-__all__ = ["PoolBroken", "decode_chunk", "get_pool", "pool_workers", "reset", "submit"]
+__all__ = [
+    "PoolBroken",
+    "decode_chunk",
+    "get_pool",
+    "pool_workers",
+    "reset",
+    "running",
+    "submit",
+    "submit_call",
+]
 
 #: Environment variable: the number of decoder processes (0 = decode in the app's process).
 WORKERS_ENV = "ICHVIEWER_DECODE_PROCESSES"
 
 #: One decoded slice, or why not: (index, stored values or None, file, reason).
 Decoded = tuple[int, "np.ndarray | None", str, str]
+
+T = TypeVar("T")
 
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
@@ -105,6 +118,23 @@ def submit(items: list[tuple[int, SliceRef]]) -> Future[list[Decoded]]:
     except (BrokenProcessPool, RuntimeError, OSError) as exc:
         reset()
         raise PoolBroken(str(exc)) from exc
+
+
+def submit_call(fn: Callable[..., T], *args: Any) -> Future[T]:
+    """Queue any picklable top-level function on the shared pool (e.g. reading headers)."""
+    pool = get_pool()
+    if pool is None:
+        raise PoolBroken("no decoder processes")
+    try:
+        return pool.submit(fn, *args)
+    except (BrokenProcessPool, RuntimeError, OSError) as exc:
+        reset()
+        raise PoolBroken(str(exc)) from exc
+
+
+def running() -> bool:
+    """Whether the worker processes have been started (nothing is started by asking)."""
+    return _pool is not None
 
 
 def reset() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from os import PathLike
 from threading import Event
@@ -14,6 +14,7 @@ import numpy as np
 
 from ichviewer.core.geometry import gantry_tilt_deg, project_positions, slice_gaps, slice_normal
 from ichviewer.errors import CancelledError, DicomReadError
+from ichviewer.io import decode_pool
 from ichviewer.io.headers import HeaderRecord, read_header
 from ichviewer.io.model import FileError, ScanResult, SeriesInfo, SliceRef
 from ichviewer.io.sources import display_name, find_sources
@@ -46,8 +47,9 @@ def scan(
     """Read the headers of every file under ``paths`` and return the image series found.
 
     Files that are not usable CT slices are listed in ``errors`` (one line each); the rest
-    load. Nothing is written anywhere. Header parsing is pure Python (GIL-bound), so one
-    worker is fastest on local disks; more help only on slow network shares.
+    load. Nothing is written anywhere. Header parsing is pure Python (GIL-bound): threads
+    (``workers``) help only on slow network shares, but when the decoder processes are
+    already running a large folder is read there in parallel (:func:`_in_processes`).
     """
     if isinstance(paths, (str, PathLike)):
         paths = [paths]
@@ -56,7 +58,11 @@ def scan(
     records: list[HeaderRecord] = []
     n = len(sources)
     pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
-    results = pool.map(_read_one, sources) if pool else map(_read_one, sources)
+    futures = _in_processes(sources) if pool is None else []
+    if futures:
+        results: Iterable[HeaderRecord | FileError | None] = _collect(futures, sources)
+    else:
+        results = pool.map(_read_one, sources) if pool else map(_read_one, sources)
     try:
         for i, res in enumerate(results):
             if cancel is not None and cancel.is_set():
@@ -70,10 +76,53 @@ def scan(
     finally:
         if pool:
             pool.shutdown(cancel_futures=True)
+        for fut in futures:
+            fut.cancel()
     series = group_series(records, errors)
     for err in errors:
         logger.info("refused %s: %s", err.file, err.error)
     return ScanResult(series=series, errors=errors)
+
+
+#: Files per header-reading task sent to the decoder processes, and 2x the fewest worth it.
+SCAN_CHUNK = 32
+
+
+def _read_chunk(sources: list[str]) -> list[HeaderRecord | FileError | None]:
+    """Runs in a decoder process: the headers of a run of files."""
+    return [_read_one(s) for s in sources]
+
+
+def _in_processes(sources: list[str]) -> list[Future]:
+    """Header reading is pure Python (GIL-bound): when the decoder processes are running
+    (the app after its first compressed series, a benchmark, a receiver), a large folder's
+    headers are read there in parallel. Never starts them: for one folder that would cost
+    more than it saves."""
+    if len(sources) < 2 * SCAN_CHUNK or not decode_pool.running():
+        return []
+    futures = []
+    try:
+        for k in range(0, len(sources), SCAN_CHUNK):
+            futures.append(decode_pool.submit_call(_read_chunk, sources[k : k + SCAN_CHUNK]))
+    except decode_pool.PoolBroken:
+        for fut in futures:
+            fut.cancel()
+        return []
+    return futures
+
+
+def _collect(
+    futures: list[Future], sources: list[str]
+) -> Iterator[HeaderRecord | FileError | None]:
+    """The chunks' results in file order; a chunk whose worker died is read here."""
+    for k, fut in enumerate(futures):
+        try:
+            yield from fut.result()
+        except Exception as exc:  # a worker died (or the pool went down): read it here
+            logger.debug(
+                "header chunk failed in a worker (%s); reading it here", type(exc).__name__
+            )
+            yield from map(_read_one, sources[k * SCAN_CHUNK : (k + 1) * SCAN_CHUNK])
 
 
 def _orientation_key(iop: tuple[float, ...] | None) -> tuple[float, ...] | None:

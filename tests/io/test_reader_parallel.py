@@ -144,3 +144,41 @@ def test_a_decoder_that_holds_the_gil_goes_to_processes(rle_series: Path, monkey
     assert SeriesReader(scan(rle_series).series[0]).strategy() == "processes"
     monkeypatch.setattr(reader_mod, "STRATEGY_BY_SYNTAX", {"1.2.840.10008.1.2.5": "threads"})
     assert SeriesReader(scan(rle_series).series[0]).strategy() == "threads"
+
+
+class TestScanInProcesses:
+    def test_same_series_and_errors_as_reading_here(self, tmp_path: Path) -> None:
+        """With the decoder processes running, a large folder's headers are read there:
+        the same series, slice order and refused files (named) as reading them here."""
+        folder = tmp_path / "big"
+        folder.mkdir()
+        rng = np.random.default_rng(3)
+        for i in range(70):
+            hu = rng.integers(-1000, 100, (16, 16)).astype(np.float64)
+            ds = ct_dataset(hu, z=1.5 * i, instance=i + 1, series_uid="1.2.3.88")
+            ds.save_as(folder / f"f{(i * 37) % 70:02d}.dcm", enforce_file_format=True)
+        (folder / "f99_broken.dcm").write_bytes(b"DICM" * 10)
+        decode_pool.reset()
+        here = scan(folder)
+        pool = decode_pool.get_pool()
+        if pool is None:
+            pytest.skip("no decoder processes on this machine")
+        pool.submit(int, 0).result(timeout=60)  # the workers are up
+        calls: list[int] = []
+        real = decode_pool.submit_call
+
+        def counting(fn, *args):  # noqa: ANN001, ANN202
+            calls.append(len(args[0]))
+            return real(fn, *args)
+
+        try:
+            decode_pool.submit_call = counting
+            there = scan(folder)
+        finally:
+            decode_pool.submit_call = real
+        assert sum(calls) == 71  # every file went to a worker
+        (a,), (b,) = here.series, there.series
+        assert [s.source for s in a.slices] == [s.source for s in b.slices]
+        assert [s.position_mm for s in b.slices] == sorted(s.position_mm for s in b.slices)
+        assert [Path(e.file).name for e in there.errors] == ["f99_broken.dcm"]
+        assert [e.error for e in there.errors] == [e.error for e in here.errors]
