@@ -29,4 +29,9 @@ fi
 for need in resources/model resources/demo/series licences; do
     [ -e "$APP/_internal/$need" ] || { echo "error: $need missing from the bundle" >&2; exit 1; }
 done
+# the fast decoders (ichviewer/io/fast_codecs.py) are imported by name: check they travelled
+for codec in _jpeg8 _jpegls _jpeg2k; do
+    ls "$APP"/_internal/imagecodecs/"$codec".* >/dev/null 2>&1 || {
+        echo "error: imagecodecs.$codec missing from the bundle" >&2; exit 1; }
+done
 echo "built $APP in $((t1 - t0)) s, $(du -sh "$APP" | cut -f1)"
