@@ -8,7 +8,9 @@ windowing (brain 40/80 by default), each tile labelled. Writes one PNG.
 ``--rim`` also measures what the eye sees least and a network most: the median HU of the
 cranial cavity by distance from the inner table (:func:`rim_profile`), for every row, at the
 model's input size. Real CT is brighter next to the bone (point-spread tail, beam
-hardening); a generator without that teaches that any bright rim is a subdural.
+hardening); a generator without that teaches that any bright rim is a subdural. With it
+comes the rim share (:func:`rim_share`): per slice, the share of the 0-6 mm rim that reads
+55-110 HU, vertex slices included, where an obliquely cut table fades into the brain.
 """
 
 from __future__ import annotations
@@ -62,13 +64,16 @@ RIM_BINS_MM = (0.0, 1.5, 3.0, 4.5, 6.0, 7.5, 9.0, 12.0)
 RIM_MIN_CAVITY_MM2 = 8000.0
 
 
-def rim_profile(hu: np.ndarray, ps: float) -> np.ndarray | None:
-    """Median HU of the cranial cavity in each RIM_BINS_MM band from the inner table, or
-    None when the slice has no closed skull ring around a cavity of RIM_MIN_CAVITY_MM2.
+#: The rim share: HU that read as blood (not bone) within RIM_SHARE_MM of the inner table,
+#: on every slice whose cavity reaches RIM_SHARE_MIN_CAVITY_MM2 (vertex slices included).
+RIM_SHARE_MM = 6.0
+RIM_SHARE_HU = (55.0, 110.0)
+RIM_SHARE_MIN_CAVITY_MM2 = 1500.0
 
-    hu : float HU slice; ps : its pixel spacing (mm). The cavity is the largest soft-tissue
-    region (< 250 HU) that does not touch the image border.
-    """
+
+def _cavity(hu: np.ndarray, ps: float, min_mm2: float) -> np.ndarray | None:
+    """The cranial cavity: the largest soft-tissue region (< 250 HU) that does not touch the
+    image border, or None when there is none of at least ``min_mm2``."""
     bone = hu > 250
     n, lab, stats, _ = cv2.connectedComponentsWithStats((~bone).astype(np.uint8), connectivity=4)
     h, w = hu.shape
@@ -78,9 +83,34 @@ def rim_profile(hu: np.ndarray, ps: float) -> np.ndarray | None:
         inner = x > 0 and y > 0 and x + bw < w and y + bh < h
         if inner and a > area:
             best, area = k, a
-    if best == 0 or area * ps * ps < RIM_MIN_CAVITY_MM2:
+    if best == 0 or area * ps * ps < min_mm2:
         return None
-    cav = lab == best
+    return lab == best
+
+
+def rim_share(hu: np.ndarray, ps: float) -> float | None:
+    """Share of the cavity within RIM_SHARE_MM of the inner table whose HU lie in
+    RIM_SHARE_HU: what partial volume with an obliquely cut table and the glow next to bone
+    make of a normal rim, and what a network may take for a thin extra-axial bleed."""
+    cav = _cavity(hu, ps, RIM_SHARE_MIN_CAVITY_MM2)
+    if cav is None:
+        return None
+    d = cv2.distanceTransform(cav.astype(np.uint8), cv2.DIST_L2, 5) * ps
+    v = hu[cav & (d <= RIM_SHARE_MM)]
+    lo, hi = RIM_SHARE_HU
+    return float(((v > lo) & (v < hi)).mean())
+
+
+def rim_profile(hu: np.ndarray, ps: float) -> np.ndarray | None:
+    """Median HU of the cranial cavity in each RIM_BINS_MM band from the inner table, or
+    None when the slice has no closed skull ring around a cavity of RIM_MIN_CAVITY_MM2.
+
+    hu : float HU slice; ps : its pixel spacing (mm). The cavity is the largest soft-tissue
+    region (< 250 HU) that does not touch the image border.
+    """
+    cav = _cavity(hu, ps, RIM_MIN_CAVITY_MM2)
+    if cav is None:
+        return None
     d = cv2.distanceTransform(cav.astype(np.uint8), cv2.DIST_L2, 5) * ps
     out = np.full(len(RIM_BINS_MM) - 1, np.nan)
     for i, (lo, hi) in enumerate(zip(RIM_BINS_MM[:-1], RIM_BINS_MM[1:], strict=True)):
@@ -93,16 +123,25 @@ def rim_profile(hu: np.ndarray, ps: float) -> np.ndarray | None:
 def _rim_row(slices: Sequence[tuple[np.ndarray, float]], size: int) -> dict:
     from ichviewer.ai.preprocess import resize_hu
 
-    profiles = []
+    profiles, shares = [], []
     for hu, ps in slices:
         small = resize_hu(np.asarray(hu, np.float32), size)
-        p = rim_profile(small, ps * hu.shape[1] / size)
+        ps_small = ps * hu.shape[1] / size
+        p = rim_profile(small, ps_small)
         if p is not None:
             profiles.append(p)
+        s = rim_share(small, ps_small)
+        if s is not None:
+            shares.append(s)
+    share = [round(float(v), 3) for v in np.percentile(shares, [50, 90])] if shares else None
     if not profiles:
-        return {"slices": 0, "median_hu": None}
+        return {"slices": 0, "median_hu": None, "rim_share_median_p90": share}
     med = np.nanmedian(np.array(profiles), axis=0)
-    return {"slices": len(profiles), "median_hu": [round(float(v), 1) for v in med]}
+    return {
+        "slices": len(profiles),
+        "median_hu": [round(float(v), 1) for v in med],
+        "rim_share_median_p90": share,
+    }
 
 
 def _window(spec: str):  # noqa: ANN202
@@ -194,6 +233,12 @@ def _write_rim(path: Path, rim: dict[str, dict], size: int) -> None:
     for name, r in rim.items():
         vals = r["median_hu"] or [float("nan")] * len(bands)
         logger.info("%-22s %6d  %s", name, r["slices"], " ".join(f"{v:7.1f}" for v in vals))
+    lo, hi = RIM_SHARE_HU
+    logger.info(
+        "share of the 0-%g mm rim at %g-%g HU per slice (median, p90):", RIM_SHARE_MM, lo, hi
+    )
+    for name, r in rim.items():
+        logger.info("%-22s %s", name, r.get("rim_share_median_p90"))
     logger.info("written to %s", path)
 
 
