@@ -110,14 +110,7 @@ def get_pool() -> ProcessPoolExecutor | None:
 
 def submit(items: list[tuple[int, SliceRef]]) -> Future[list[Decoded]]:
     """Queue one chunk of slices on the shared pool (FIFO: submit the slice on screen first)."""
-    pool = get_pool()
-    if pool is None:
-        raise PoolBroken("no decoder processes")
-    try:
-        return pool.submit(decode_chunk, items)
-    except (BrokenProcessPool, RuntimeError, OSError) as exc:
-        reset()
-        raise PoolBroken(str(exc)) from exc
+    return submit_call(decode_chunk, items)
 
 
 def submit_call(fn: Callable[..., T], *args: Any) -> Future[T]:
