@@ -110,8 +110,9 @@ def decode_frame(ds: Any, index: int, transfer_syntax: str) -> np.ndarray | None
         return None
     if state:
         return arr
-    ref = ds.pixel_array
-    ref = ref[index] if n_frames > 1 else ref
+    from pydicom.pixels import pixel_array
+
+    ref = pixel_array(ds, index=index)
     same = ref.dtype == arr.dtype and np.array_equal(ref, arr)
     with _lock:
         _verified[key] = same

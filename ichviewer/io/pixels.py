@@ -119,18 +119,14 @@ def _general(ref: SliceRef) -> np.ndarray:
         # pixel_array(path) does not inflate the dataset; a full read does.
         arr = pydicom.dcmread(open_source(ref.source)).pixel_array
         return arr[ref.frame] if arr.ndim == 3 else arr
+    plugin = decoding_plugin(ref.transfer_syntax)
     if fast_codecs.available(ref.transfer_syntax):
-        arr = fast_codecs.decode_frame(
-            pydicom.dcmread(open_source(ref.source)), ref.frame, ref.transfer_syntax
-        )
-        if arr is not None:
-            return arr
+        ds = pydicom.dcmread(open_source(ref.source))
+        arr = fast_codecs.decode_frame(ds, ref.frame, ref.transfer_syntax)
+        # pydicom decodes what imagecodecs may not, from the dataset already read
+        return arr if arr is not None else pixel_array(ds, index=ref.frame, decoding_plugin=plugin)
     # Decodes only the requested frame of a multi-frame file.
-    return pixel_array(
-        open_source(ref.source),
-        index=ref.frame,
-        decoding_plugin=decoding_plugin(ref.transfer_syntax),
-    )
+    return pixel_array(open_source(ref.source), index=ref.frame, decoding_plugin=plugin)
 
 
 def decode_stored(ref: SliceRef) -> np.ndarray:
