@@ -58,9 +58,9 @@ def scan(
     records: list[HeaderRecord] = []
     n = len(sources)
     pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
-    futures = _in_processes(sources) if pool is None else []
-    if futures:
-        results: Iterable[HeaderRecord | FileError | None] = _collect(futures, sources)
+    chunks = _in_processes(sources) if pool is None else []
+    if chunks:
+        results: Iterable[HeaderRecord | FileError | None] = _collect(chunks)
     else:
         results = pool.map(_read_one, sources) if pool else map(_read_one, sources)
     try:
@@ -76,7 +76,7 @@ def scan(
     finally:
         if pool:
             pool.shutdown(cancel_futures=True)
-        for fut in futures:
+        for _, fut in chunks:
             fut.cancel()
     series = group_series(records, errors)
     for err in errors:
@@ -93,36 +93,37 @@ def _read_chunk(sources: list[str]) -> list[HeaderRecord | FileError | None]:
     return [_read_one(s) for s in sources]
 
 
-def _in_processes(sources: list[str]) -> list[Future]:
+def _in_processes(sources: list[str]) -> list[tuple[list[str], Future]]:
     """Header reading is pure Python (GIL-bound): when the decoder processes are running
     (the app after its first compressed series, a benchmark, a receiver), a large folder's
     headers are read there in parallel. Never starts them: for one folder that would cost
     more than it saves."""
     if len(sources) < 2 * SCAN_CHUNK or not decode_pool.running():
         return []
-    futures = []
+    chunks: list[tuple[list[str], Future]] = []
     try:
         for k in range(0, len(sources), SCAN_CHUNK):
-            futures.append(decode_pool.submit_call(_read_chunk, sources[k : k + SCAN_CHUNK]))
+            part = sources[k : k + SCAN_CHUNK]
+            chunks.append((part, decode_pool.submit_call(_read_chunk, part)))
     except decode_pool.PoolBroken:
-        for fut in futures:
+        for _, fut in chunks:
             fut.cancel()
         return []
-    return futures
+    return chunks
 
 
 def _collect(
-    futures: list[Future], sources: list[str]
+    chunks: list[tuple[list[str], Future]],
 ) -> Iterator[HeaderRecord | FileError | None]:
     """The chunks' results in file order; a chunk whose worker died is read here."""
-    for k, fut in enumerate(futures):
+    for part, fut in chunks:
         try:
             yield from fut.result()
         except Exception as exc:  # a worker died (or the pool went down): read it here
             logger.debug(
                 "header chunk failed in a worker (%s); reading it here", type(exc).__name__
             )
-            yield from map(_read_one, sources[k * SCAN_CHUNK : (k + 1) * SCAN_CHUNK])
+            yield from map(_read_one, part)
 
 
 def _orientation_key(iop: tuple[float, ...] | None) -> tuple[float, ...] | None:
