@@ -82,27 +82,28 @@ def zmix(hu: np.ndarray, sdf: np.ndarray, across: np.ndarray) -> np.ndarray:
     return out
 
 
+def _painted_plane(phantom: Phantom, z: float, index: int, paint: tuple) -> tuple[np.ndarray, ...]:
+    """One plane at height z with everything painted: (HU, lesion bits, bone excess, signed
+    distance to the inner table, HU across it)."""
+    lesions, head, look, vess = paint
+    m = phantom.render(z, index)
+    bone = bone_glow(m)
+    if vess is not None:  # under the lesions: a vessel inside a bleed is blood
+        paint_vessels(m, vess)
+    bits = paint_lesions(m, lesions, head)
+    paint_lookalikes(m, look)
+    return (m.hu, bits, bone, *cavity_sdf(m))
+
+
 def sub_plane_slice(
     phantom: Phantom, z: float, index: int, offsets: tuple[float, ...], paint: tuple
 ) -> Slab:
     """(HU, lesion bits, bone excess) of the slice at z as the mean of a few sub-planes: the
     slab's partial volume softens what the plane only grazes (vertex, skull base, lesion
     edges), as on a real scan. The sub-planes share the slice's random fields."""
-    lesions, head, look, vess = paint
-    work = phantom.n
-    planes, sdfs, bits = [], [], np.zeros((work, work), np.uint8)
-    bone = np.zeros((work, work), np.float32)
-    for dz in offsets:
-        m = phantom.render(z + dz, index)
-        bone += bone_glow(m)
-        if vess is not None:  # under the lesions: a vessel inside a bleed is blood
-            paint_vessels(m, vess)
-        bits |= paint_lesions(m, lesions, head)
-        paint_lookalikes(m, look)
-        planes.append(m.hu)
-        sdfs.append(cavity_sdf(m))
-    mixed = zmix(np.stack(planes), *(np.stack(a) for a in zip(*sdfs, strict=True)))
-    return mixed.mean(axis=0), bits, bone / len(planes)
+    planes = [_painted_plane(phantom, z + dz, index, paint) for dz in offsets]
+    hu, bits, bone, sdf, across = (np.stack(a) for a in zip(*planes, strict=True))
+    return zmix(hu, sdf, across).mean(axis=0), np.bitwise_or.reduce(bits), bone.mean(axis=0)
 
 
 @dataclass
@@ -123,7 +124,6 @@ def plane_stack(
     """Render the planes a pitched or thick series is cut from. One random-field index for
     all planes, so the texture runs continuously through the head (a slice that crosses
     many planes shows no seams)."""
-    lesions, head, look, vess = paint
     work, ps = phantom.n, phantom.ps
     y_mm = ((np.arange(work) + 0.5 - work / 2) * ps).astype(np.float32)
     reach = thickness / 2 + abs(math.tan(pitch)) * float(np.abs(y_mm).max()) + 1.0
@@ -135,14 +135,7 @@ def plane_stack(
     sdf = np.empty((len(z), work, work), np.float32)
     across = np.empty((len(z), work, work), np.float32)
     for j, zj in enumerate(z):
-        m = phantom.render(float(zj), 0)
-        bone[j] = bone_glow(m)
-        if vess is not None:
-            paint_vessels(m, vess)
-        bits[j] = paint_lesions(m, lesions, head)
-        paint_lookalikes(m, look)
-        hu[j] = m.hu
-        sdf[j], across[j] = cavity_sdf(m)
+        hu[j], bits[j], bone[j], sdf[j], across[j] = _painted_plane(phantom, float(zj), 0, paint)
     return PlaneStack(z, dp, zmix(hu, sdf, across), bits, bone, y_mm)
 
 
