@@ -19,10 +19,10 @@ import io
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -33,6 +33,8 @@ from ichviewer.core.triage import flagged_mask
 from ichviewer.paths import atomic_write_bytes, data_dir, remove_stale_temp_files, set_aside
 
 logger = logging.getLogger("ichviewer.io")
+
+T = TypeVar("T")
 
 MARKS_FORMAT = "ichviewer-marks"
 MARKS_VERSION = 1
@@ -199,24 +201,35 @@ def load_marks(
     cannot be parsed is renamed ``<name>.corrupt`` (kept for the user) and reported."""
     path = marks_path(study_uid, series_uid, root)
     remove_stale_temp_files(path.parent)  # writes cut short by a killed process
-    empty = StudyMarks(study_uid, series_uid)
+
+    def parse(text: str) -> StudyMarks:
+        marks = StudyMarks.from_json(json.loads(text), path.name)
+        if (marks.study_instance_uid, marks.series_instance_uid) != (study_uid, series_uid):
+            raise ValueError(f"{path.name}: belongs to another series")
+        return marks
+
+    return _load_or_set_aside(path, StudyMarks(study_uid, series_uid), parse, "marks", "no marks")
+
+
+def _load_or_set_aside(
+    path: Path, empty: T, parse: Callable[[str], T], what: str, none: str
+) -> tuple[T, str | None]:
+    """(``parse`` of the file's text, None); (``empty``, None) when there is no file; else
+    (``empty``, why) with the file renamed ``<name>.corrupt`` when it cannot be parsed."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return empty, None
     except OSError as exc:
-        return empty, f"Marks file {path} could not be read ({exc.strerror or exc})"
+        return empty, f"{what.capitalize()} file {path} could not be read ({exc.strerror or exc})"
     try:
-        marks = StudyMarks.from_json(json.loads(data.decode("utf-8")), path.name)
-        if (marks.study_instance_uid, marks.series_instance_uid) != (study_uid, series_uid):
-            raise ValueError(f"{path.name}: belongs to another series")
-        return marks, None
+        return parse(data.decode("utf-8")), None
     except (UnicodeDecodeError, ValueError, TypeError, RecursionError) as exc:
         if isinstance(exc, RecursionError):  # deeply nested JSON: not a file we wrote
-            exc = ValueError(f"{path.name}: nested too deeply to be a marks file")
+            exc = ValueError(f"{path.name}: nested too deeply to be a {what} file")
         aside = set_aside(path)
         kept = f"; kept as {aside.name}" if aside else ""
-        msg = f"Saved marks could not be read ({exc}){kept}; starting with no marks"
+        msg = f"Saved {what} could not be read ({exc}){kept}; starting with {none}"
         logger.warning("%s", msg)
         return empty, msg
 
@@ -230,24 +243,15 @@ def load_measurements(
 ) -> tuple[Measurements, str | None]:
     """The saved measurements of a series, like :func:`load_marks` (a bad file is set aside)."""
     path = measurements_path(study_uid, series_uid, root)
-    empty = Measurements(series_instance_uid=series_uid, study_instance_uid=study_uid)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return empty, None
-    except OSError as exc:
-        return empty, f"Measurements file {path} could not be read ({exc.strerror or exc})"
-    try:
-        items = Measurements.from_json(data.decode("utf-8"))
+
+    def parse(text: str) -> Measurements:
+        items = Measurements.from_json(text)
         if (items.study_instance_uid, items.series_instance_uid) != (study_uid, series_uid):
             raise ValueError("measurements: belong to another series")
-        return items, None
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        aside = set_aside(path)
-        kept = f"; kept as {aside.name}" if aside else ""
-        msg = f"Saved measurements could not be read ({exc}){kept}; starting with none"
-        logger.warning("%s", msg)
-        return empty, msg
+        return items
+
+    empty = Measurements(series_instance_uid=series_uid, study_instance_uid=study_uid)
+    return _load_or_set_aside(path, empty, parse, "measurements", "none")
 
 
 def save_measurements(items: Measurements, root: Path | None = None) -> Path:
