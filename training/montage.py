@@ -71,9 +71,10 @@ RIM_SHARE_HU = (55.0, 110.0)
 RIM_SHARE_MIN_CAVITY_MM2 = 1500.0
 
 
-def _cavity(hu: np.ndarray, ps: float, min_mm2: float) -> np.ndarray | None:
-    """The cranial cavity: the largest soft-tissue region (< 250 HU) that does not touch the
-    image border, or None when there is none of at least ``min_mm2``."""
+def _cavity(hu: np.ndarray, ps: float, min_mm2: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """The cranial cavity (the largest soft-tissue region, < 250 HU, that does not touch the
+    image border) and each pixel's distance (mm) from the inner table, or None when there is
+    no such region of at least ``min_mm2``."""
     bone = hu > 250
     n, lab, stats, _ = cv2.connectedComponentsWithStats((~bone).astype(np.uint8), connectivity=4)
     h, w = hu.shape
@@ -85,17 +86,18 @@ def _cavity(hu: np.ndarray, ps: float, min_mm2: float) -> np.ndarray | None:
             best, area = k, a
     if best == 0 or area * ps * ps < min_mm2:
         return None
-    return lab == best
+    cav = lab == best
+    return cav, cv2.distanceTransform(cav.astype(np.uint8), cv2.DIST_L2, 5) * ps
 
 
 def rim_share(hu: np.ndarray, ps: float) -> float | None:
     """Share of the cavity within RIM_SHARE_MM of the inner table whose HU lie in
     RIM_SHARE_HU: what partial volume with an obliquely cut table and the glow next to bone
     make of a normal rim, and what a network may take for a thin extra-axial bleed."""
-    cav = _cavity(hu, ps, RIM_SHARE_MIN_CAVITY_MM2)
-    if cav is None:
+    found = _cavity(hu, ps, RIM_SHARE_MIN_CAVITY_MM2)
+    if found is None:
         return None
-    d = cv2.distanceTransform(cav.astype(np.uint8), cv2.DIST_L2, 5) * ps
+    cav, d = found
     v = hu[cav & (d <= RIM_SHARE_MM)]
     lo, hi = RIM_SHARE_HU
     return float(((v > lo) & (v < hi)).mean())
@@ -108,10 +110,10 @@ def rim_profile(hu: np.ndarray, ps: float) -> np.ndarray | None:
     hu : float HU slice; ps : its pixel spacing (mm). The cavity is the largest soft-tissue
     region (< 250 HU) that does not touch the image border.
     """
-    cav = _cavity(hu, ps, RIM_MIN_CAVITY_MM2)
-    if cav is None:
+    found = _cavity(hu, ps, RIM_MIN_CAVITY_MM2)
+    if found is None:
         return None
-    d = cv2.distanceTransform(cav.astype(np.uint8), cv2.DIST_L2, 5) * ps
+    cav, d = found
     out = np.full(len(RIM_BINS_MM) - 1, np.nan)
     for i, (lo, hi) in enumerate(zip(RIM_BINS_MM[:-1], RIM_BINS_MM[1:], strict=True)):
         band = cav & (d > lo) & (d <= hi)
