@@ -23,7 +23,8 @@ with a cold pool; CPU seconds of each side (parent + decoder processes) and ``id
 the wall time the measured CPU work would take on two idle cores, so a run on a busy machine
 still says what an idle one would show; the load average. ``--strategies`` also times
 threads and serial decoding per series; ``--survey`` times every pydicom decoding plugin per
-syntax, and imagecodecs (which ichviewer uses where it matches pydicom). Not a test: nothing asserts. Prints a table and one JSON line per series.
+syntax, and imagecodecs (which ichviewer uses where it matches pydicom). Not a test: nothing
+asserts. Prints a table and one JSON line per series.
 """
 
 from __future__ import annotations
