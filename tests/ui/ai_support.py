@@ -135,6 +135,15 @@ def ai_window(make_window, tiny_ckpt: Path):  # noqa: ANN001, ANN201
     return make
 
 
+@pytest.fixture(name="win")
+def scored_win(qtbot, ai_window, ai_study):  # noqa: ANN001, ANN201
+    """``win``: a window with the tiny model, the test study open and every slice scored
+    (import it where a module's tests all start from there)."""
+    w = ai_window()
+    open_scored(qtbot, w, [ai_study])
+    return w
+
+
 def engine_probabilities(ckpt: Path, study: Path) -> np.ndarray:
     """What the engine says about every slice of ``study`` (the reference for the panels)."""
     from ichviewer.ai.engine import load_predictor

@@ -19,21 +19,15 @@ from tests.ui.ai_support import (
     build_checkpoint,
     engine_probabilities,
     open_scored,
+    scored_win,
     tiny_ckpt,
     wait_scored,
 )
 
 #: Fixtures from ai_support, requested by name.
-FIXTURES = (ai_study, ai_window, tiny_ckpt)
+FIXTURES = (ai_study, ai_window, scored_win, tiny_ckpt)
 
 Qt = QtCore.Qt
-
-
-@pytest.fixture
-def win(qtbot, ai_window, ai_study):  # noqa: ANN001, ANN201
-    w = ai_window()
-    open_scored(qtbot, w, [ai_study])
-    return w
 
 
 def test_list_and_keys_step_through_flagged_slices(qtbot, win, ai_study, tiny_ckpt) -> None:  # noqa: ANN001

@@ -6,17 +6,10 @@ from __future__ import annotations
 import pytest
 from PySide6 import QtCore, QtWidgets
 
-from tests.ui.ai_support import ai_study, ai_window, open_scored, tiny_ckpt
+from tests.ui.ai_support import ai_study, ai_window, scored_win, tiny_ckpt
 
-FIXTURES = (ai_study, ai_window, tiny_ckpt)
+FIXTURES = (ai_study, ai_window, scored_win, tiny_ckpt)
 Qt = QtCore.Qt
-
-
-@pytest.fixture
-def win(qtbot, ai_window, ai_study):  # noqa: ANN001, ANN201
-    w = ai_window()
-    open_scored(qtbot, w, [ai_study])
-    return w
 
 
 def test_n_and_shift_n_go_up_and_down_the_head_by_default(qtbot, win) -> None:  # noqa: ANN001
