@@ -1,7 +1,7 @@
 """Cutting a series of slices out of the painted phantom.
 
 Each output slice is a slab, not a plane: a routine 5 mm slice is the mean of a few
-sub-planes (partial volume); a pitched head or a thick slab is cut obliquely from a stack of
+sub-planes (partial volume); a pitched or rolled head or a thick slab is cut obliquely from a stack of
 planes through the whole head. The slab, in the head frame, then gets the bone glow, is
 turned and shifted onto the output grid and lies on the head holder (:class:`Placement`).
 """
@@ -119,14 +119,15 @@ class PlaneStack:
 
 
 def plane_stack(
-    phantom: Phantom, zs: np.ndarray, thickness: float, pitch: float, paint: tuple
+    phantom: Phantom, zs: np.ndarray, thickness: float, tilt: tuple[float, float], paint: tuple
 ) -> PlaneStack:
-    """Render the planes a pitched or thick series is cut from. One random-field index for
-    all planes, so the texture runs continuously through the head (a slice that crosses
-    many planes shows no seams)."""
+    """Render the planes a tilted or thick series is cut from (``tilt`` = (pitch, roll),
+    radians). One random-field index for all planes, so the texture runs continuously
+    through the head (a slice that crosses many planes shows no seams)."""
     work, ps = phantom.n, phantom.ps
     y_mm = ((np.arange(work) + 0.5 - work / 2) * ps).astype(np.float32)
-    reach = thickness / 2 + abs(math.tan(pitch)) * float(np.abs(y_mm).max()) + 1.0
+    rise = sum(abs(math.tan(a)) for a in tilt) * float(np.abs(y_mm).max())
+    reach = thickness / 2 + rise + 1.0
     dp = min(1.25, thickness / 2)
     z = np.arange(zs[0] - reach, zs[-1] + reach + dp, dp)
     hu = np.empty((len(z), work, work), np.float32)
@@ -139,22 +140,33 @@ def plane_stack(
     return PlaneStack(z, dp, zmix(hu, sdf, across), bits, bone, y_mm)
 
 
-def oblique_slice(st: PlaneStack, zc: float, thickness: float, pitch: float) -> Slab:
+def oblique_slice(
+    st: PlaneStack, zc: float, thickness: float, pitch: float, roll: float = 0.0
+) -> Slab:
     """(HU, lesion bits, bone excess) of the slab of ``thickness`` centred on zc whose plane
-    rises by tan(pitch) mm per mm towards the back of the head: each row averages the
-    planes its stretch of the slab overlaps (partial volume along z, the oblique cut
-    of a flexed head: a tangentially cut calvarium, orbits beside the frontal lobes)."""
-    zrow = zc + st.y_mm * math.tan(pitch)
-    lo = np.maximum(st.z[:, None] - st.dp / 2, zrow[None, :] - thickness / 2)
-    hi = np.minimum(st.z[:, None] + st.dp / 2, zrow[None, :] + thickness / 2)
-    w = (np.clip(hi - lo, 0.0, None) / thickness).astype(np.float32)  # (planes, rows)
-    js = np.flatnonzero(w.max(axis=1) > 0)
-    wj = w[js]
-    mean = np.einsum("pr,prc->rc", wj, st.hu[js])
-    bone = np.einsum("pr,prc->rc", wj, st.bone[js])
-    inside = wj >= 0.5 * st.dp / thickness  # planes whose centre lies in the slab
-    bits = np.bitwise_or.reduce(np.where(inside[:, :, None], st.bits[js], 0), axis=0)
-    return mean.astype(np.float32), bits.astype(np.uint8), bone.astype(np.float32)
+    rises by tan(pitch) mm per mm towards the back of the head and by tan(roll) mm per mm
+    towards its left (columns): each pixel averages the planes its stretch of the slab
+    overlaps (partial volume along z; the oblique cut of a flexed head: a tangentially cut
+    calvarium, orbits beside the frontal lobes; of a rolled head: one temporal fossa and
+    petrous bone cut lower than the other)."""
+    x = st.y_mm  # the grid is square: columns lie at the same head-frame mm as rows
+    zpix = zc + st.y_mm[:, None] * math.tan(pitch) + x[None, :] * math.tan(roll)
+    lo, hi = zpix - thickness / 2, zpix + thickness / 2
+    first = np.floor((lo - (st.z[0] - st.dp / 2)) / st.dp).astype(np.intp)
+    mean = np.zeros(zpix.shape, np.float32)
+    bone = np.zeros(zpix.shape, np.float32)
+    bits = np.zeros(zpix.shape, np.uint8)
+    last = len(st.z) - 1
+    for k in range(int(math.ceil(thickness / st.dp)) + 1):
+        j = np.clip(first + k, 0, last)
+        zj = st.z[j]
+        w = np.clip(np.minimum(zj + st.dp / 2, hi) - np.maximum(zj - st.dp / 2, lo), 0.0, None)
+        w = np.where(first + k == j, w / thickness, 0.0).astype(np.float32)
+        mean += w * np.take_along_axis(st.hu, j[None], axis=0)[0]
+        bone += w * np.take_along_axis(st.bone, j[None], axis=0)[0]
+        inside = w >= 0.5 * st.dp / thickness  # planes whose centre lies in the slab
+        bits |= np.where(inside, np.take_along_axis(st.bits, j[None], axis=0)[0], 0)
+    return mean, bits, bone
 
 
 def drop_bony(bits: np.ndarray, hu: np.ndarray, ps_work: float) -> None:
@@ -194,19 +206,20 @@ def render_series(
     phantom: Phantom,
     zs: np.ndarray,
     thickness: float,
-    pitch: float,
+    tilt: tuple[float, float],
     paint: tuple,
     place: Placement,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Clean HU (float32) and lesion bitmasks (uint8) of every slice, (N, size, size) each.
-    ``paint`` is (lesions, head, look-alikes, vessels or None)."""
+    ``tilt`` is the head's (pitch, roll) against the slice plane (radians); ``paint`` is
+    (lesions, head, look-alikes, vessels or None)."""
     n, size = len(zs), place.size
     clean = np.empty((n, size, size), np.float32)
     masks = np.empty((n, size, size), np.uint8)
-    if pitch or thickness > SLICE_MM:
-        # A pitched head or a thick slab: each slice is cut from a stack of planes.
-        stack = plane_stack(phantom, zs, thickness, pitch, paint)
-        slabs = (oblique_slice(stack, z, thickness, pitch) for z in zs)
+    if any(tilt) or thickness > SLICE_MM:
+        # A tilted head or a thick slab: each slice is cut from a stack of planes.
+        stack = plane_stack(phantom, zs, thickness, tilt, paint)
+        slabs = (oblique_slice(stack, z, thickness, *tilt) for z in zs)
     else:
         offsets = PARTIAL_VOLUME_MM if thickness == SLICE_MM else (-thickness / 4, thickness / 4)
         slabs = (sub_plane_slice(phantom, z, i, offsets, paint) for i, z in enumerate(zs))

@@ -56,6 +56,11 @@ THICK_MM = (6.0, 10.0)
 #: the slice plane, and by how much: the vertex and skull base are then cut obliquely.
 PITCH_FRACTION = 0.45
 PITCH_DEG = (4.0, 22.0)
+#: Share of studies whose head is rolled towards one shoulder, and by how much: one temporal
+#: fossa, petrous bone and orbit are then cut lower than the other, and the calvarium of the
+#: higher side tangentially (real heads rarely lie perfectly straight in the holder).
+ROLL_FRACTION = 0.4
+ROLL_DEG = (2.0, 10.0)
 
 
 @dataclass
@@ -162,11 +167,12 @@ def _generate(
     beam hardening, quantum noise, FBP); without it, smoothed Gaussian noise is added.
     ``vessels`` draws arteries, cortical veins and dural sinuses (training.vessels);
     ``thin`` reconstructs THIN_FRACTION of the studies as thin and THICK_FRACTION as
-    thick slices; ``pitched`` flexes PITCH_FRACTION of the heads against the slice plane.
+    thick slices; ``pitched`` flexes PITCH_FRACTION of the heads against the slice plane
+    and rolls ROLL_FRACTION of them towards a shoulder.
 
     Every kind of draw has its own random stream ([seed, index, k]): anatomy (0), lesions
     (1), pose and scan geometry (2), noise (3), glow (4), acquisition (5), vessels (6),
-    slice thickness (7), pitch (8); adding a draw to one leaves the others as they were."""
+    slice thickness (7), pitch (8), roll (9); adding a draw to one leaves the others as they were."""
     if size < 32:
         raise ValueError(f"size must be at least 32 pixels, got {size}")
     if n_slices is not None and n_slices < 2:
@@ -177,7 +183,8 @@ def _generate(
     zs, step, fov, tilt, shift = scan_geometry(r_pose, head, n_slices)
     r_thin = np.random.default_rng([seed, index, 7])
     zs, step, thickness = _thickness(r_thin, zs, step, n_slices, thin)
-    pitch = _pitch(np.random.default_rng([seed, index, 8]), pitched)
+    pitch = _tilt(np.random.default_rng([seed, index, 8]), pitched, PITCH_FRACTION, PITCH_DEG)
+    roll = _tilt(np.random.default_rng([seed, index, 9]), pitched, ROLL_FRACTION, ROLL_DEG)
     n, ps, work = len(zs), fov / size, min(size, WORK_MAX)
     phantom = Phantom(head, r_anat, work, fov, zs)
     look = sample_lookalikes(r_anat, head, phantom.parts)
@@ -197,7 +204,7 @@ def _generate(
     for attempt in range(8):
         lesions = sample_lesions(r_les, head, phantom.parts, kinds, tilt)
         paint = (lesions, head, look, vess)
-        clean, masks = render_series(phantom, zs, thickness, pitch, paint, place)
+        clean, masks = render_series(phantom, zs, thickness, (pitch, roll), paint, place)
         labels = _labels(masks)
         if all(labels[:, LABELS.index(k)].any() for k in kinds):
             break
@@ -235,11 +242,13 @@ def _thickness(
     return zs, step, thickness
 
 
-def _pitch(rng: np.random.Generator, pitched: bool) -> float:
-    """Head pitch against the slice plane (radians): 0, or (``pitched``) PITCH_DEG either
-    way for PITCH_FRACTION of the studies."""
-    if pitched and rng.random() < PITCH_FRACTION:
-        return math.radians(float(rng.uniform(*PITCH_DEG)) * float(rng.choice([-1, 1])))
+def _tilt(
+    rng: np.random.Generator, tilted: bool, fraction: float, degrees: tuple[float, float]
+) -> float:
+    """Head pitch or roll against the slice plane (radians): 0, or (``tilted``) ``degrees``
+    either way for ``fraction`` of the studies."""
+    if tilted and rng.random() < fraction:
+        return math.radians(float(rng.uniform(*degrees)) * float(rng.choice([-1, 1])))
     return 0.0
 
 

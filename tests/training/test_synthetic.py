@@ -192,6 +192,24 @@ class TestObliqueSlice:
         flat, _, _ = oblique_slice(st, 10.0, 5.0, 0.0)
         np.testing.assert_allclose(flat, 10.0, atol=0.05)
 
+    def test_a_rolled_head_is_cut_lower_on_one_side(self):
+        """Rolled towards a shoulder: each column's slab lies tan(roll) mm higher per mm to
+        the left, on top of the pitch along the rows."""
+        import math
+
+        from training.slicing import PlaneStack, oblique_slice
+
+        z = np.arange(-40.0, 40.01, 1.25)
+        n = 16
+        y = ((np.arange(n) + 0.5 - n / 2) * 4.0).astype(np.float32)
+        hu = np.repeat(z[:, None, None], n, 1).repeat(n, 2).astype(np.float32)  # HU = z
+        st = PlaneStack(z, 1.25, hu, np.zeros(hu.shape, np.uint8), np.zeros_like(hu), y)
+        pitch, roll = math.radians(10), math.radians(-6)
+        mean, _, _ = oblique_slice(st, 2.0, 5.0, pitch, roll)
+        expect = 2.0 + y[:, None] * math.tan(pitch) + y[None, :] * math.tan(roll)
+        np.testing.assert_allclose(mean, expect, atol=0.05)
+        assert mean[0, 0] > mean[0, -1]  # the first columns lie higher in the slab
+
 
 class TestPartialVolumeAtTheInnerTable:
     def test_an_oblique_inner_table_fades_into_the_brain(self):
