@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from ichviewer.core.labels import LABELS, SUBTYPES
-from training.masks import MASKS_DIR, read_study_masks
+from training.masks import MASKS_DIR, lesion_areas, read_study_masks
 
 logger = logging.getLogger("training")
 
@@ -94,16 +94,6 @@ def _data_set(root: Path, limit: int | None):  # noqa: ANN202
 
 #: Lesion area bins (mm^2 on the slice) of the detection table.
 AREA_BINS: tuple[tuple[float, float], ...] = ((0, 20), (20, 60), (60, 200), (200, math.inf))
-
-
-def lesion_areas(masks: np.ndarray, spacing: float) -> np.ndarray:
-    """(N, 6) area in mm^2 of each label on each slice ('any': the union of subtypes)."""
-    n = len(masks)
-    out = np.zeros((n, len(LABELS)), np.float64)
-    for bit in range(len(SUBTYPES)):
-        out[:, bit] = ((masks >> bit) & 1).reshape(n, -1).sum(1)
-    out[:, -1] = (masks.reshape(n, -1) > 0).sum(1)
-    return out * spacing**2
 
 
 def detection_by_area(probs: np.ndarray, areas: np.ndarray) -> dict[str, list[dict]]:

@@ -34,7 +34,9 @@ from ichviewer.errors import DicomReadError
 from training.context import apply_by_series, fit_context
 from training.data import SplitData, make_splits
 from training.engine import CachedSlices, amp_dtype, evaluate
+from training.masks import counted_positives
 from training.metrics import (
+    CONSPICUOUS_MM2,
     DEFAULT_MIN_SENSITIVITY,
     MAX_STUDY_THRESHOLD,
     MAX_THRESHOLD,
@@ -64,7 +66,8 @@ STUDY_RULE = (
 THRESHOLD_RULE = (
     "chosen on the validation split: the highest threshold reaching sensitivity >= "
     f"{DEFAULT_MIN_SENSITIVITY['any']:.2f} for 'any' and >= "
-    f"{DEFAULT_MIN_SENSITIVITY['subdural']:.2f} for each subtype, capped at {MAX_THRESHOLD}"
+    f"{DEFAULT_MIN_SENSITIVITY['subdural']:.2f} for each subtype, counted on the slices "
+    f"where that label's blood covers >= {CONSPICUOUS_MM2:g} mm^2, capped at {MAX_THRESHOLD}"
 )
 
 
@@ -231,8 +234,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                 name,
                 mirror=args.mirror_average,
             )
+        counted = counted_positives(pick["data"], [e.ref for e in splits["val"].entries])
         if "val" in probs and (args.rechoose_thresholds or not thresholds):
-            thresholds = choose_thresholds(splits["val"].labels, probs["val"])
+            thresholds = choose_thresholds(splits["val"].labels, probs["val"], counted=counted)
         if args.context and "val" in probs:
             context = fit_context(
                 probs["val"],
@@ -247,7 +251,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                 )
                 probs[name] = apply_by_series(context, p, *split_series(splits[name]))
             slice_thresholds = thresholds
-            thresholds = choose_thresholds(splits["val"].labels, probs["val"])
+            thresholds = choose_thresholds(splits["val"].labels, probs["val"], counted=counted)
             metrics["slice_context"] = context.to_dict()
             metrics["slice_thresholds"] = slice_thresholds
             metrics["context_rule"] = CONTEXT_RULE.format(

@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.format import open_memmap
 
-from ichviewer.core.labels import SUBTYPES
+from ichviewer.core.labels import LABELS, SUBTYPES
 from ichviewer.io import SliceRef
 from training.cache import file_stamp
+from training.metrics import CONSPICUOUS_MM2
 
 logger = logging.getLogger("training")
 
@@ -59,6 +60,46 @@ def mask_index(folder: str | os.PathLike[str]) -> dict[str, tuple[Path, int]]:
             for row, uid in enumerate(z["sop_uids"]):
                 out[str(uid)] = (path, row)
     return out
+
+
+def lesion_areas(masks: np.ndarray, spacing: float) -> np.ndarray:
+    """(N, 6) area in mm^2 of each label on each slice ('any': the union of subtypes) of
+    (N, H, W) bitmasks with ``spacing`` mm pixels."""
+    n = len(masks)
+    out = np.zeros((n, len(LABELS)), np.float64)
+    for bit in range(len(SUBTYPES)):
+        out[:, bit] = ((masks >> bit) & 1).reshape(n, -1).sum(1)
+    out[:, -1] = (masks.reshape(n, -1) > 0).sum(1)
+    return out * spacing**2
+
+
+def conspicuous(
+    refs: Sequence[SliceRef], index: dict[str, tuple[Path, int]], min_mm2: float
+) -> np.ndarray | None:
+    """(N, 6) bool: whether each label's blood on each slice covers at least ``min_mm2``
+    (from the generator's masks; a slice without a mask counts as conspicuous, as nothing
+    says otherwise). None when no slice has a mask."""
+    out = np.ones((len(refs), len(LABELS)), bool)
+    by_file: dict[Path, list[tuple[int, int, float]]] = {}
+    for i, r in enumerate(refs):
+        if (src := index.get(r.sop_instance_uid)) is not None:
+            ps = float(r.pixel_spacing[0]) if r.pixel_spacing else 1.0
+            by_file.setdefault(src[0], []).append((i, src[1], ps))
+    if not by_file:
+        return None
+    for path, rows in by_file.items():
+        with np.load(path) as z:
+            masks = z["masks"]
+        for i, row, ps in rows:
+            out[i] = lesion_areas(masks[row : row + 1], ps)[0] >= min_mm2
+    return out
+
+
+def counted_positives(data: str | os.PathLike[str], refs: Sequence[SliceRef]) -> np.ndarray | None:
+    """Which positives of ``refs`` count towards a threshold's sensitivity
+    (training.metrics.CONSPICUOUS_MM2), from the masks ``synth`` wrote under ``data``; None
+    without them (every positive counts)."""
+    return conspicuous(refs, mask_index(Path(data) / MASKS_DIR), CONSPICUOUS_MM2)
 
 
 def resize_bits(mask: np.ndarray, size: int) -> np.ndarray:

@@ -40,6 +40,7 @@ from training.engine import (
     warmup_cosine,
 )
 from training.fit_data import FitData, build_data, make_loader
+from training.masks import counted_positives
 from training.metrics import choose_thresholds, summarize
 from training.options import fit_parser as get_args_parser
 from training.runlog import (  # noqa: F401 (setup_logging and args_to_plain are used by eval)
@@ -293,7 +294,8 @@ def final_thresholds(
         return {}, val_summary
     # thresholds from float32 outputs: the viewer runs the model without autocast
     p = predict(model_without_ddp, data.val_ds, info, args, device, spec, None, "val")
-    thresholds = choose_thresholds(data.splits["val"].labels, p)
+    counted = counted_positives(args.data, [e.ref for e in data.splits["val"].entries])
+    thresholds = choose_thresholds(data.splits["val"].labels, p, counted=counted)
     val_summary = summarize(data.splits["val"].labels, p, thresholds)
     val_summary["thresholds"] = thresholds
     return thresholds, val_summary

@@ -126,3 +126,36 @@ def test_masked_dataset_refuses_a_mask_cache_of_another_length(tmp_path):
     cache = CacheFile(tmp_path / "x.npy", "k", 3, 8)
     with pytest.raises(ValueError, match="3 cached slices but 2 mask rows"):
         MaskedSlices(cache, np.zeros((3, 6)), MaskCache(tmp_path / "m.npy", np.ones(2, bool)))
+
+
+def test_conspicuous_measures_each_labels_blood_in_mm2(tmp_path):
+    """A slice counts towards a threshold's sensitivity for a label only where that label's
+    blood covers the area asked for, at the slice's own pixel spacing; a slice without a
+    mask counts (nothing says it is faint)."""
+    from ichviewer.core.labels import LABELS
+    from ichviewer.io import SliceRef
+    from training.masks import conspicuous, write_study_masks
+
+    sdh, edh = 1 << SUBTYPES.index("subdural"), 1 << SUBTYPES.index("epidural")
+    masks = np.zeros((2, 32, 32), np.uint8)
+    masks[0, :5, :5] = sdh  # 25 px
+    masks[1, :2, :2] = edh  # 4 px
+    masks[1, 10:14, 10:14] |= sdh  # 16 px
+    write_study_masks(tmp_path / "masks", "0000", ["1.1", "1.2"], masks)
+    index = mask_index(tmp_path / "masks")
+
+    def ref(uid: str, ps: float) -> SliceRef:
+        return SliceRef(f"/x/{uid}.dcm", 0, uid, 32, 32, pixel_spacing=(ps, ps))
+
+    # 1 mm pixels: 25 and 16 mm2 of subdural, 4 of epidural, 20 of blood in all
+    c = conspicuous([ref("1.1", 1.0), ref("1.2", 1.0), ref("7.7", 1.0)], index, 20.0)
+    col = {n: c[:, LABELS.index(n)].tolist() for n in ("subdural", "epidural", "any")}
+    assert col == {
+        "subdural": [True, False, True],
+        "epidural": [False, False, True],
+        "any": [True, True, True],
+    }
+    # 2 mm pixels: every area x4
+    c2 = conspicuous([ref("1.1", 2.0), ref("1.2", 2.0)], index, 20.0)
+    assert c2[:, LABELS.index("subdural")].tolist() == [True, True]
+    assert conspicuous([ref("7.7", 1.0)], index, 20.0) is None

@@ -109,6 +109,20 @@ class TestThresholds:
         assert choose_threshold(y, p, min_sensitivity=0.8, max_threshold=1.0) > 0.99
         assert choose_threshold(y, p, min_sensitivity=0.8) == 0.5
 
+    def test_faint_positives_do_not_drag_the_threshold_down(self):
+        """Sensitivity counted on the conspicuous positives only: the two faint edge slices
+        scored 0.05 and 0.1 no longer pull the threshold below the negatives at 0.2-0.3."""
+        y = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1])
+        p = np.array([0.01, 0.02, 0.2, 0.3, 0.05, 0.1, 0.6, 0.7, 0.8, 0.9])
+        big = np.array([False] * 6 + [True] * 4)  # negatives count whatever this says
+        assert choose_threshold(y, p, min_sensitivity=0.95) == pytest.approx(0.05)
+        t = choose_threshold(y, p, min_sensitivity=0.95, counted=big)
+        assert t == pytest.approx(0.5)  # 0.6, capped at one half
+        assert operating_point(y, p, t).fp == 0
+        # with no conspicuous positive at all, every positive counts
+        none = np.zeros(10, bool)
+        assert choose_threshold(y, p, min_sensitivity=0.95, counted=none) == pytest.approx(0.05)
+
     def test_youden(self):
         # J at 0.7: 0.75 + 1.0 - 1; at 0.4: 1.0 + 0.75 - 1; first maximum is the higher threshold
         assert choose_threshold(self.y, self.p) == pytest.approx(0.7)
