@@ -182,3 +182,28 @@ class TestScanInProcesses:
         assert [s.position_mm for s in b.slices] == sorted(s.position_mm for s in b.slices)
         assert [Path(e.file).name for e in there.errors] == ["f99_broken.dcm"]
         assert [e.error for e in there.errors] == [e.error for e in here.errors]
+
+
+def test_jpeg2000_decodes_in_threads_when_imagecodecs_takes_it(tmp_path: Path, monkeypatch) -> None:
+    """imagecodecs' openjpeg releases the GIL: a JPEG 2000 series loads in threads, with the
+    same HU as a serial load; without imagecodecs (pydicom's decoders hold the GIL) it goes
+    to processes."""
+    from pydicom.uid import JPEG2000Lossless
+
+    from ichviewer.io import fast_codecs
+
+    if not fast_codecs.available(JPEG2000Lossless):
+        pytest.skip("imagecodecs without openjpeg")
+    folder = tmp_path / "j2k"
+    folder.mkdir()
+    rng = np.random.default_rng(2)
+    for i in range(6):
+        hu = rng.integers(-1024, 1500, (64, 64)).astype(np.float64)
+        ds = ct_dataset(hu, z=2.0 * i, instance=i + 1, series_uid="1.2.3.78", signed=True)
+        ds.compress(JPEG2000Lossless)
+        ds.save_as(folder / f"s{i:02d}.dcm", enforce_file_format=True)
+    reader = SeriesReader(scan(folder).series[0])
+    assert reader.strategy() == "threads"
+    np.testing.assert_array_equal(reader.load_all(workers=2), _serial(folder))
+    monkeypatch.setattr(fast_codecs, "available", lambda ts: False)
+    assert SeriesReader(scan(folder).series[0]).strategy() == "processes"
