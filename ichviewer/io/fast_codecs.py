@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from ichviewer.io.stored_bits import keep_bits_stored
+
 logger = logging.getLogger("ichviewer.io")
 
 __all__ = ["CODEC_BY_SYNTAX", "available", "decode_frame"]
@@ -66,18 +68,8 @@ def _as_stored(arr: np.ndarray, bits_allocated: int, bits_stored: int, signed: b
     BitsStored masked (unsigned) or the sign extended from it (signed)."""
     nbytes = 1 if bits_allocated <= 8 else 2 if bits_allocated <= 16 else 4
     dtype = np.dtype(f"{'i' if signed else 'u'}{nbytes}")
-    if arr.dtype.itemsize == nbytes:
-        arr = arr.view(dtype)
-    else:
-        arr = arr.astype(dtype)
-    nbits = nbytes * 8
-    if bits_stored < nbits:
-        shift = nbits - bits_stored
-        if signed:
-            arr = (arr << shift) >> shift
-        else:
-            arr = arr & dtype.type((1 << bits_stored) - 1)
-    return arr
+    arr = arr.view(dtype) if arr.dtype.itemsize == nbytes else arr.astype(dtype)
+    return keep_bits_stored(arr, bits_stored, signed)
 
 
 def decode_frame(ds: Any, index: int, transfer_syntax: str) -> np.ndarray | None:

@@ -9,6 +9,7 @@ from ichviewer.errors import DicomReadError
 from ichviewer.io import fast_codecs
 from ichviewer.io.model import SliceRef
 from ichviewer.io.sources import display_name, open_source
+from ichviewer.io.stored_bits import keep_bits_stored
 
 __all__ = ["AIR_HU", "decode_hu", "decode_stored", "decoding_plugin", "needs_rsna_fix", "to_hu"]
 
@@ -69,15 +70,7 @@ def _native(ref: SliceRef) -> np.ndarray:
     if len(buf) < lay.frame_bytes:
         raise DicomReadError(ref.source, "(7FE0,0010) Pixel Data is truncated")
     arr = np.frombuffer(buf, dtype=dtype, count=count).reshape(ref.rows, ref.columns)
-    nbits = dtype.itemsize * 8
-    if lay.bits_stored < nbits:
-        # Bits above BitsStored are not pixel data (overlays, garbage): mask or sign-extend.
-        shift = nbits - lay.bits_stored
-        if lay.signed:
-            arr = (arr << shift) >> shift
-        else:
-            arr = arr & dtype.type((1 << lay.bits_stored) - 1)
-    return arr
+    return keep_bits_stored(arr, lay.bits_stored, lay.signed)
 
 
 DEFLATED = "1.2.840.10008.1.2.1.99"

@@ -29,8 +29,9 @@ STRATEGIES = ("auto", "serial", "threads", "processes")
 #: Compressed syntaxes not sent to worker processes: "threads" where the decoder releases
 #: the GIL, "serial" where a slice decodes faster than a process can hand it back (RLE with
 #: pylibjpeg-rle: about 1.5 ms per 512 x 512 slice; in processes a 240-slice series loaded at
-#: 0.80x the naive loop). Every other compressed syntax goes to worker processes. Measured by
-#: tests/bench/bench_io.py (see README, Performance).
+#: 0.80x the naive loop). The syntaxes imagecodecs takes go to threads
+#: (THREADS_WITH_FAST_CODEC); every other compressed syntax goes to worker processes. Measured
+#: by tests/bench/bench_io.py (see README, Performance).
 STRATEGY_BY_SYNTAX: dict[str, str] = {"1.2.840.10008.1.2.5": "serial"}
 
 #: Syntaxes decoded in threads when imagecodecs takes them: its libjpeg-turbo, CharLS and
