@@ -71,10 +71,10 @@ RIM_SHARE_HU = (55.0, 110.0)
 RIM_SHARE_MIN_CAVITY_MM2 = 1500.0
 
 
-def _cavity(hu: np.ndarray, ps: float, min_mm2: float) -> tuple[np.ndarray, np.ndarray] | None:
+def _cavity(hu: np.ndarray, ps: float) -> tuple[np.ndarray, np.ndarray, float] | None:
     """The cranial cavity (the largest soft-tissue region, < 250 HU, that does not touch the
-    image border) and each pixel's distance (mm) from the inner table, or None when there is
-    no such region of at least ``min_mm2``."""
+    image border), each pixel's distance (mm) from the inner table and the cavity's area
+    (mm^2), or None when there is no such region."""
     bone = hu > 250
     n, lab, stats, _ = cv2.connectedComponentsWithStats((~bone).astype(np.uint8), connectivity=4)
     h, w = hu.shape
@@ -84,23 +84,36 @@ def _cavity(hu: np.ndarray, ps: float, min_mm2: float) -> tuple[np.ndarray, np.n
         inner = x > 0 and y > 0 and x + bw < w and y + bh < h
         if inner and a > area:
             best, area = k, a
-    if best == 0 or area * ps * ps < min_mm2:
+    if best == 0:
         return None
     cav = lab == best
-    return cav, cv2.distanceTransform(cav.astype(np.uint8), cv2.DIST_L2, 5) * ps
+    return cav, cv2.distanceTransform(cav.astype(np.uint8), cv2.DIST_L2, 5) * ps, area * ps * ps
+
+
+def _share(hu: np.ndarray, cav: np.ndarray, d: np.ndarray) -> float:
+    v = hu[cav & (d <= RIM_SHARE_MM)]
+    lo, hi = RIM_SHARE_HU
+    return float(((v > lo) & (v < hi)).mean())
+
+
+def _profile(hu: np.ndarray, cav: np.ndarray, d: np.ndarray) -> np.ndarray:
+    out = np.full(len(RIM_BINS_MM) - 1, np.nan)
+    for i, (lo, hi) in enumerate(zip(RIM_BINS_MM[:-1], RIM_BINS_MM[1:], strict=True)):
+        band = cav & (d > lo) & (d <= hi)
+        if band.any():
+            out[i] = float(np.median(hu[band]))
+    return out
 
 
 def rim_share(hu: np.ndarray, ps: float) -> float | None:
     """Share of the cavity within RIM_SHARE_MM of the inner table whose HU lie in
     RIM_SHARE_HU: what partial volume with an obliquely cut table and the glow next to bone
-    make of a normal rim, and what a network may take for a thin extra-axial bleed."""
-    found = _cavity(hu, ps, RIM_SHARE_MIN_CAVITY_MM2)
-    if found is None:
+    make of a normal rim, and what a network may take for a thin extra-axial bleed. None
+    when the cavity is smaller than RIM_SHARE_MIN_CAVITY_MM2."""
+    found = _cavity(hu, ps)
+    if found is None or found[2] < RIM_SHARE_MIN_CAVITY_MM2:
         return None
-    cav, d = found
-    v = hu[cav & (d <= RIM_SHARE_MM)]
-    lo, hi = RIM_SHARE_HU
-    return float(((v > lo) & (v < hi)).mean())
+    return _share(hu, *found[:2])
 
 
 def rim_profile(hu: np.ndarray, ps: float) -> np.ndarray | None:
@@ -110,16 +123,10 @@ def rim_profile(hu: np.ndarray, ps: float) -> np.ndarray | None:
     hu : float HU slice; ps : its pixel spacing (mm). The cavity is the largest soft-tissue
     region (< 250 HU) that does not touch the image border.
     """
-    found = _cavity(hu, ps, RIM_MIN_CAVITY_MM2)
-    if found is None:
+    found = _cavity(hu, ps)
+    if found is None or found[2] < RIM_MIN_CAVITY_MM2:
         return None
-    cav, d = found
-    out = np.full(len(RIM_BINS_MM) - 1, np.nan)
-    for i, (lo, hi) in enumerate(zip(RIM_BINS_MM[:-1], RIM_BINS_MM[1:], strict=True)):
-        band = cav & (d > lo) & (d <= hi)
-        if band.any():
-            out[i] = float(np.median(hu[band]))
-    return out
+    return _profile(hu, *found[:2])
 
 
 def _rim_row(slices: Sequence[tuple[np.ndarray, float]], size: int) -> dict:
@@ -128,13 +135,14 @@ def _rim_row(slices: Sequence[tuple[np.ndarray, float]], size: int) -> dict:
     profiles, shares = [], []
     for hu, ps in slices:
         small = resize_hu(np.asarray(hu, np.float32), size)
-        ps_small = ps * hu.shape[1] / size
-        p = rim_profile(small, ps_small)
-        if p is not None:
-            profiles.append(p)
-        s = rim_share(small, ps_small)
-        if s is not None:
-            shares.append(s)
+        found = _cavity(small, ps * hu.shape[1] / size)  # once for both measures
+        if found is None:
+            continue
+        cav, d, area = found
+        if area >= RIM_MIN_CAVITY_MM2:
+            profiles.append(_profile(small, cav, d))
+        if area >= RIM_SHARE_MIN_CAVITY_MM2:
+            shares.append(_share(small, cav, d))
     share = [round(float(v), 3) for v in np.percentile(shares, [50, 90])] if shares else None
     if not profiles:
         return {"slices": 0, "median_hu": None, "rim_share_median_p90": share}

@@ -9,7 +9,7 @@ import numpy as np
 
 from ichviewer.paths import demo_study_path
 from training.cli import build_parser
-from training.montage import LEVELS, RIM_BINS_MM, TILE, rim_profile
+from training.montage import LEVELS, RIM_BINS_MM, TILE, rim_profile, rim_share
 
 
 def test_montage_has_a_row_per_study_and_shows_anatomy(tmp_path):
@@ -51,6 +51,17 @@ def test_rim_profile_reads_a_bright_rim_by_distance_from_the_inner_table():
     assert np.all(plain == 30)
     assert rim_profile(_ring(gap=True), ps) is None  # no closed skull
     assert rim_profile(_ring(), 0.2) is None  # cavity too small to be a brain slice
+
+
+def test_rim_share_counts_the_blood_like_rim_next_to_the_table():
+    """The share of the 0-6 mm rim at 55-110 HU: a 3.6 mm bright rim is about 3.6/6 of it,
+    a plain brain none of it; a cavity too small for a slice with brain gives None."""
+    ps = 1.2
+    share = rim_share(_ring(rim_px=3), ps)
+    assert 0.45 < share < 0.7
+    assert rim_share(_ring(rim_px=0), ps) == 0.0
+    assert rim_share(_ring(gap=True), ps) is None
+    assert rim_share(_ring(), 0.05) is None
 
 
 def test_montage_rim_writes_a_profile_per_row(tmp_path):
