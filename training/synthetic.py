@@ -172,8 +172,7 @@ def _generate(
 
     Every kind of draw has its own random stream ([seed, index, k]): anatomy (0), lesions
     (1), pose and scan geometry (2), noise (3), glow (4), acquisition (5), vessels (6),
-    slice thickness (7), pitch (8), roll (9); adding a draw to one leaves the others as they
-    were."""
+    slice thickness (7), pitch (8), roll (9); adding a draw to one leaves the others as they were."""
     if size < 32:
         raise ValueError(f"size must be at least 32 pixels, got {size}")
     if n_slices is not None and n_slices < 2:
