@@ -234,7 +234,11 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                 name,
                 mirror=args.mirror_average,
             )
-        counted = counted_positives(pick["data"], [e.ref for e in splits["val"].entries])
+        counted = (
+            counted_positives(pick["data"], [e.ref for e in splits["val"].entries])
+            if "val" in probs
+            else None
+        )
         if "val" in probs and (args.rechoose_thresholds or not thresholds):
             thresholds = choose_thresholds(splits["val"].labels, probs["val"], counted=counted)
         if args.context and "val" in probs:
