@@ -23,6 +23,11 @@ from training.vessels import paint_vessels
 #: Sub-plane offsets averaged into each 5 mm slice (partial volume).
 PARTIAL_VOLUME_MM = (-1.25, 1.25)
 
+#: A slab's pixel is marked with a hemorrhage subtype when blood of that subtype fills at
+#: least this share of its thickness. Blood that a thick or oblique slab only grazes is
+#: averaged with brain into a few HU of contrast that no reader would call (nor label).
+LABEL_FILL = 0.5
+
 #: (HU, lesion bits, bone excess) of one slab in the head frame.
 Slab = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -103,7 +108,16 @@ def sub_plane_slice(
     edges), as on a real scan. The sub-planes share the slice's random fields."""
     planes = [_painted_plane(phantom, z + dz, index, paint) for dz in offsets]
     hu, bits, bone, sdf, across = (np.stack(a) for a in zip(*planes, strict=True))
-    return zmix(hu, sdf, across).mean(axis=0), np.bitwise_or.reduce(bits), bone.mean(axis=0)
+    fill = {bit: ((bits & bit) != 0).mean(axis=0) for bit in BIT.values()}
+    return zmix(hu, sdf, across).mean(axis=0), filled_bits(fill), bone.mean(axis=0)
+
+
+def filled_bits(fill: dict[int, np.ndarray]) -> np.ndarray:
+    """Lesion bits of a slab from each subtype bit's share of its thickness (LABEL_FILL)."""
+    out = np.zeros(next(iter(fill.values())).shape, np.uint8)
+    for bit, share in fill.items():
+        out[share >= LABEL_FILL - 1e-6] |= np.uint8(bit)
+    return out
 
 
 @dataclass
@@ -148,14 +162,15 @@ def oblique_slice(
     towards its left (columns): each pixel averages the planes its stretch of the slab
     overlaps (partial volume along z; the oblique cut of a flexed head: a tangentially cut
     calvarium, orbits beside the frontal lobes; of a rolled head: one temporal fossa and
-    petrous bone cut lower than the other)."""
+    petrous bone cut lower than the other). A pixel is marked with a subtype where that
+    blood fills LABEL_FILL of its stretch."""
     x = st.y_mm  # the grid is square: columns lie at the same head-frame mm as rows
     zpix = zc + st.y_mm[:, None] * math.tan(pitch) + x[None, :] * math.tan(roll)
     lo, hi = zpix - thickness / 2, zpix + thickness / 2
     first = np.floor((lo - (st.z[0] - st.dp / 2)) / st.dp).astype(np.intp)
     mean = np.zeros(zpix.shape, np.float32)
     bone = np.zeros(zpix.shape, np.float32)
-    bits = np.zeros(zpix.shape, np.uint8)
+    fill = {bit: np.zeros(zpix.shape, np.float32) for bit in BIT.values()}
     last = len(st.z) - 1
     for k in range(int(math.ceil(thickness / st.dp)) + 1):
         j = np.clip(first + k, 0, last)
@@ -164,9 +179,10 @@ def oblique_slice(
         w = np.where(first + k == j, w / thickness, 0.0).astype(np.float32)
         mean += w * np.take_along_axis(st.hu, j[None], axis=0)[0]
         bone += w * np.take_along_axis(st.bone, j[None], axis=0)[0]
-        inside = w >= 0.5 * st.dp / thickness  # planes whose centre lies in the slab
-        bits |= np.where(inside, np.take_along_axis(st.bits, j[None], axis=0)[0], 0)
-    return mean, bits, bone
+        plane_bits = np.take_along_axis(st.bits, j[None], axis=0)[0]
+        for bit, share in fill.items():
+            share += w * ((plane_bits & bit) != 0)
+    return mean, filled_bits(fill), bone
 
 
 def drop_bony(bits: np.ndarray, hu: np.ndarray, ps_work: float) -> None:

@@ -165,6 +165,30 @@ class TestGenerateStudy:
                 assert np.allclose(np.diff(s.z_mm), s.slice_thickness, atol=0.02)
         assert seen["thick"]
 
+    def test_tilted_gantry_studies_are_thick_more_often(self):
+        import math
+
+        from training.synthetic import (
+            GANTRY_TILT_DEG,
+            THICK_FRACTION,
+            THICK_MM,
+            TILTED_THICK_FRACTION,
+            protocol,
+        )
+
+        zs = np.arange(0.0, 150.0, 5.0)
+        thick: dict[bool, list[bool]] = {True: [], False: []}
+        for i in range(600):
+            z, step, mm, pitch, _ = protocol(43, i, zs, 5.0, None, True, True)
+            is_thick = THICK_MM[0] <= mm <= THICK_MM[1]
+            thick[abs(pitch) >= math.radians(GANTRY_TILT_DEG)].append(is_thick)
+            if is_thick:  # thick slices lie further apart
+                assert step == mm and np.allclose(np.diff(z), mm)
+        assert abs(np.mean(thick[True]) - TILTED_THICK_FRACTION) < 0.08
+        assert abs(np.mean(thick[False]) - THICK_FRACTION) < 0.05
+        flat = [protocol(43, i, zs, 5.0, None, True, False) for i in range(50)]
+        assert all(p == 0 and r == 0 for *_, p, r in flat)
+
     def test_unknown_subtype_is_refused(self):
         with pytest.raises(ValueError, match="chronic"):
             generate_study(0, size=64, n_slices=4, lesion_types=["chronic"])
@@ -181,16 +205,38 @@ class TestObliqueSlice:
         y = ((np.arange(n) + 0.5 - n / 2) * 4.0).astype(np.float32)  # rows 4 mm apart
         hu = np.repeat(z[:, None, None], n, 1).repeat(n, 2).astype(np.float32)  # HU = z
         bits = np.zeros(hu.shape, np.uint8)
-        bits[np.abs(z) < 0.7] = 1  # a lesion only in the plane at z = 0
+        bits[np.abs(z) < 2.0] = 1  # a lesion 3.75 mm thick: the planes at -1.25, 0, 1.25
         st = PlaneStack(z, 1.25, hu, bits, np.zeros_like(hu), y)
         pitch = math.radians(15)
         mean, b, _ = oblique_slice(st, 0.0, 5.0, pitch)
         # each row averages the slab around z = y tan(pitch): HU follows the row's height
         np.testing.assert_allclose(mean[:, 0], y * math.tan(pitch), atol=0.05)
-        rows = np.flatnonzero(b[:, 0])  # the lesion shows only where the slab crosses z = 0
-        assert len(rows) and np.all(np.abs(y[rows] * math.tan(pitch)) <= 2.5 + 0.7)
+        # the lesion is marked only where it fills half the 5 mm slab: |y tan| <= 1.875 mm
+        rows = np.flatnonzero(b[:, 0])
+        assert len(rows) and np.all(np.abs(y[rows] * math.tan(pitch)) <= 1.875 + 0.01)
+        grazed = np.abs(y * math.tan(pitch)) < 4.3  # the slab still overlaps it here
+        assert np.any(grazed & (b[:, 0] == 0))
         flat, _, _ = oblique_slice(st, 10.0, 5.0, 0.0)
         np.testing.assert_allclose(flat, 10.0, atol=0.05)
+
+    def test_blood_a_thick_slab_only_grazes_is_not_labelled(self):
+        """A 1.25 mm sheet of blood averaged into a 5 mm slab is a quarter of the contrast,
+        too faint to call: unmarked. The same sheet fills half a 2.5 mm slab: marked. The
+        routine 5 mm slice's two sub-planes mark what either of them holds."""
+        from training.slicing import PlaneStack, filled_bits, oblique_slice
+
+        z = np.arange(-20.0, 20.01, 1.25)
+        n = 8
+        y = ((np.arange(n) + 0.5 - n / 2) * 4.0).astype(np.float32)
+        hu = np.zeros((len(z), n, n), np.float32)
+        bits = np.zeros(hu.shape, np.uint8)
+        bits[np.abs(z) < 0.7] = 4  # one sheet at z = 0, subtype bit 2
+        st = PlaneStack(z, 1.25, hu, bits, np.zeros_like(hu), y)
+        assert not oblique_slice(st, 0.0, 5.0, 0.0)[1].any()
+        assert (oblique_slice(st, 0.0, 2.5, 0.0)[1] == 4).all()
+        two = np.stack([np.array([[4, 0]], np.uint8), np.array([[5, 0]], np.uint8)])
+        fill = {bit: ((two & bit) != 0).mean(axis=0) for bit in (1, 2, 4)}
+        np.testing.assert_array_equal(filled_bits(fill), [[5, 0]])
 
     def test_a_rolled_head_is_cut_lower_on_one_side(self):
         """Rolled towards a shoulder: each column's slab lies tan(roll) mm higher per mm to
