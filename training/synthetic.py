@@ -52,6 +52,10 @@ THIN_MM = (0.625, 1.0, 1.25, 2.5)
 #: Share of studies with thick slices (and their range, mm): older or faster protocols.
 THICK_FRACTION = 0.15
 THICK_MM = (6.0, 10.0)
+#: A head pitched at least this much (degrees) is a tilted-gantry sequential scan as often as
+#: a flexed head, and those are most often thick: TILTED_THICK_FRACTION of them are thick.
+GANTRY_TILT_DEG = 10.0
+TILTED_THICK_FRACTION = 0.5
 #: Share of studies whose head is pitched (flexed or extended, or a tilted gantry) against
 #: the slice plane, and by how much: the vertex and skull base are then cut obliquely.
 PITCH_FRACTION = 0.45
@@ -167,8 +171,9 @@ def _generate(
     beam hardening, quantum noise, FBP); without it, smoothed Gaussian noise is added.
     ``vessels`` draws arteries, cortical veins and dural sinuses (training.vessels);
     ``thin`` reconstructs THIN_FRACTION of the studies as thin and THICK_FRACTION as
-    thick slices; ``pitched`` flexes PITCH_FRACTION of the heads against the slice plane
-    and rolls ROLL_FRACTION of them towards a shoulder.
+    thick slices (TILTED_THICK_FRACTION of those pitched GANTRY_TILT_DEG or more);
+    ``pitched`` flexes PITCH_FRACTION of the heads against the slice plane and rolls
+    ROLL_FRACTION of them towards a shoulder.
 
     Every kind of draw has its own random stream ([seed, index, k]): anatomy (0), lesions
     (1), pose and scan geometry (2), noise (3), glow (4), acquisition (5), vessels (6),
@@ -181,10 +186,7 @@ def _generate(
     head = Head.sample(r_anat)
     kinds = _pick_kinds(r_les, lesion_types, p_negative)
     zs, step, fov, tilt, shift = scan_geometry(r_pose, head, n_slices)
-    r_thin = np.random.default_rng([seed, index, 7])
-    zs, step, thickness = _thickness(r_thin, zs, step, n_slices, thin)
-    pitch = _tilt(np.random.default_rng([seed, index, 8]), pitched, PITCH_FRACTION, PITCH_DEG)
-    roll = _tilt(np.random.default_rng([seed, index, 9]), pitched, ROLL_FRACTION, ROLL_DEG)
+    zs, step, thickness, pitch, roll = protocol(seed, index, zs, step, n_slices, thin, pitched)
     n, ps, work = len(zs), fov / size, min(size, WORK_MAX)
     phantom = Phantom(head, r_anat, work, fov, zs)
     look = sample_lookalikes(r_anat, head, phantom.parts)
@@ -225,16 +227,41 @@ def _generate(
     return SyntheticStudy(hu, labels, masks, z_mm, ps, thick, les_dicts, uids)
 
 
+def protocol(
+    seed: int,
+    index: int,
+    zs: np.ndarray,
+    step: float,
+    n_slices: int | None,
+    thin: bool,
+    pitched: bool,
+) -> tuple[np.ndarray, float, float, float, float]:
+    """(slice heights, spacing, thickness, pitch, roll) of study ``index``: the head's pose
+    against the slice plane and the slices' thickness (a head pitched GANTRY_TILT_DEG or
+    more is thick in TILTED_THICK_FRACTION of the studies, else in THICK_FRACTION)."""
+    pitch = _tilt(np.random.default_rng([seed, index, 8]), pitched, PITCH_FRACTION, PITCH_DEG)
+    roll = _tilt(np.random.default_rng([seed, index, 9]), pitched, ROLL_FRACTION, ROLL_DEG)
+    gantry = abs(pitch) >= math.radians(GANTRY_TILT_DEG)
+    share = TILTED_THICK_FRACTION if gantry else THICK_FRACTION
+    r_thin = np.random.default_rng([seed, index, 7])
+    return (*_thickness(r_thin, zs, step, n_slices, thin, share), pitch, roll)
+
+
 def _thickness(
-    rng: np.random.Generator, zs: np.ndarray, step: float, n_slices: int | None, thin: bool
+    rng: np.random.Generator,
+    zs: np.ndarray,
+    step: float,
+    n_slices: int | None,
+    thin: bool,
+    thick_share: float = THICK_FRACTION,
 ) -> tuple[np.ndarray, float, float]:
     """(slice heights, spacing, thickness): 5 mm, or (``thin``) THIN_FRACTION of the studies
-    thin and THICK_FRACTION thick, whose slices then lie further apart (unless ``n_slices``
+    thin and ``thick_share`` thick, whose slices then lie further apart (unless ``n_slices``
     is fixed)."""
     thickness = SLICE_MM
     if thin and rng.random() < THIN_FRACTION:
         thickness = float(rng.choice(THIN_MM))
-    elif thin and rng.random() < THICK_FRACTION / (1 - THIN_FRACTION):
+    elif thin and rng.random() < thick_share / (1 - THIN_FRACTION):
         thickness = float(rng.uniform(*THICK_MM))
         if n_slices is None:  # thick slices lie further apart: fewer of them
             zs = zs[0] + thickness * np.arange(int((zs[-1] - zs[0]) / thickness) + 1)
