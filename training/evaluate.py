@@ -60,14 +60,17 @@ CONTEXT_RULE = (
 STUDY_RULE = (
     "study-level: a study's P(any) is its largest slice P(any) (as shown, series context "
     "included); threshold chosen on the validation studies: the highest one reaching study "
-    "sensitivity >= {sens:.2f}, capped at {cap}"
+    "sensitivity >= {sens:.2f}, raised if need be to keep study specificity >= {spec:.2f}, "
+    "capped at {cap}"
 )
 
 THRESHOLD_RULE = (
     "chosen on the validation split: the highest threshold reaching sensitivity >= "
     f"{DEFAULT_MIN_SENSITIVITY['any']:.2f} for 'any' and >= "
     f"{DEFAULT_MIN_SENSITIVITY['subdural']:.2f} for each subtype, counted on the slices "
-    f"where that label's blood covers >= {CONSPICUOUS_MM2:g} mm^2, capped at {MAX_THRESHOLD}"
+    f"where that label's blood covers >= {CONSPICUOUS_MM2:g} mm^2, raised if need be to "
+    "keep specificity >= {spec:.2f} (the false-alarm budget wins), "
+    f"capped at {MAX_THRESHOLD}"
 )
 
 
@@ -239,8 +242,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             if "val" in probs
             else None
         )
+        budget = {"counted": counted, "min_specificity": args.specificity}
         if "val" in probs and (args.rechoose_thresholds or not thresholds):
-            thresholds = choose_thresholds(splits["val"].labels, probs["val"], counted=counted)
+            thresholds = choose_thresholds(splits["val"].labels, probs["val"], **budget)
         if args.context and "val" in probs:
             context = fit_context(
                 probs["val"],
@@ -255,7 +259,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                 )
                 probs[name] = apply_by_series(context, p, *split_series(splits[name]))
             slice_thresholds = thresholds
-            thresholds = choose_thresholds(splits["val"].labels, probs["val"], counted=counted)
+            thresholds = choose_thresholds(splits["val"].labels, probs["val"], **budget)
             metrics["slice_context"] = context.to_dict()
             metrics["slice_thresholds"] = slice_thresholds
             metrics["context_rule"] = CONTEXT_RULE.format(
@@ -273,10 +277,15 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                 pv,
                 min_sensitivity=args.study_sensitivity,
                 max_threshold=MAX_STUDY_THRESHOLD,
+                min_specificity=args.study_specificity,
             )
             metrics["study"] = {
                 "threshold": study_thr,
-                "rule": STUDY_RULE.format(sens=args.study_sensitivity, cap=MAX_STUDY_THRESHOLD),
+                "rule": STUDY_RULE.format(
+                    sens=args.study_sensitivity,
+                    spec=args.study_specificity,
+                    cap=MAX_STUDY_THRESHOLD,
+                ),
                 "val": study_metrics(yv, pv, study_thr),
             }
             if "test" in probs:
@@ -293,7 +302,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         thresholds = dict.fromkeys(LABELS, 0.5)
         logger.warning("no validation split and no stored thresholds: using 0.5 for every label")
     metrics["thresholds"] = thresholds
-    metrics["threshold_rule"] = THRESHOLD_RULE
+    metrics["threshold_rule"] = THRESHOLD_RULE.format(spec=args.specificity)
     metrics["min_sensitivity"] = DEFAULT_MIN_SENSITIVITY
     metrics["mirror_average"] = bool(args.mirror_average)
     study_thr = (metrics.get("study") or {}).get("threshold", thresholds["any"])

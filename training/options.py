@@ -231,6 +231,20 @@ def eval_parser(add_help: bool = True) -> argparse.ArgumentParser:
         help="the study-level threshold (on a study's largest P(any)) is the highest one "
         "keeping this sensitivity over the validation studies (default 0.95)",
     )
+    p.add_argument(
+        "--specificity",
+        type=float,
+        default=0.95,
+        help="false-alarm budget of the slice thresholds: each is raised, if need be, until "
+        "it flags at most 1 - this of the validation's negative slices (default 0.95)",
+    )
+    p.add_argument(
+        "--study-specificity",
+        type=float,
+        default=0.90,
+        help="the same budget for the study-level threshold, over the validation's negative "
+        "studies (default 0.90)",
+    )
     p.add_argument("-b", "--batch-size", type=int, default=64)
     p.add_argument("--device", default="auto")
     p.add_argument(

@@ -123,6 +123,24 @@ class TestThresholds:
         none = np.zeros(10, bool)
         assert choose_threshold(y, p, min_sensitivity=0.95, counted=none) == pytest.approx(0.05)
 
+    def test_the_false_alarm_budget_wins_over_sensitivity(self):
+        """Negatives that score like the positives: 95 % sensitivity would flag half of
+        them; a 0.9 specificity budget raises the threshold until at most 1 in 10 of the
+        negatives is flagged, and a lax budget leaves the sensitivity rule alone."""
+        y = np.r_[np.zeros(20, int), np.ones(10, int)]
+        p = np.r_[np.linspace(0.01, 0.4, 20), np.linspace(0.2, 0.45, 10)]
+        loose = choose_threshold(y, p, min_sensitivity=0.95)
+        assert operating_point(y, p, loose).specificity <= 0.5
+        t = choose_threshold(y, p, min_sensitivity=0.95, min_specificity=0.9)
+        op = operating_point(y, p, t)
+        assert op.specificity >= 0.9 and op.fp == 2  # the lowest threshold within budget
+        assert op.sensitivity < 0.95  # what the budget costs
+        assert choose_threshold(y, p, min_sensitivity=0.95, min_specificity=0.3) == loose
+        # the cap still holds, and the rule applies per label
+        assert choose_threshold(y, p + 0.5, min_sensitivity=0.95, min_specificity=0.9) == 0.5
+        both = choose_thresholds(np.tile(y[:, None], 6), np.tile(p[:, None], 6))
+        assert operating_point(y, p, both["any"]).specificity >= 0.95
+
     def test_youden(self):
         # J at 0.7: 0.75 + 1.0 - 1; at 0.4: 1.0 + 0.75 - 1; first maximum is the higher threshold
         assert choose_threshold(self.y, self.p) == pytest.approx(0.7)
