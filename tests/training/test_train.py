@@ -177,8 +177,15 @@ class TestEvalExport:
         assert 0.0 <= study["threshold"] <= 0.9 and "validation studies" in study["rule"]
         assert loaded.study_threshold == pytest.approx(study["threshold"])
         assert study["test"]["n_studies"] == metrics["splits"]["test"]["studies"]
-        sens = study["val"]["operating_point"]["sensitivity"]  # None: no positive val study
-        assert sens is None or sens >= 0.95 or study["threshold"] == 0.9
+        # the false-alarm budget first (<= 10 % of the negative val studies, <= 5 % of the
+        # negative val slices per label), then the sensitivity, under the caps
+        spec = study["val"]["operating_point"]["specificity"]  # None: no negative val study
+        assert spec is None or spec >= 0.9 or study["threshold"] == 0.9
+        assert "study specificity >= 0.90" in study["rule"]
+        for name in LABELS:
+            op = metrics["val"]["labels"][name]["operating_point"]
+            assert op["specificity"] >= 0.95 or metrics["thresholds"][name] == 0.5, name
+        assert "specificity >= 0.95" in metrics["threshold_rule"]
         assert metrics["realct"]["test"]["studies"] >= 1
         assert loaded.thresholds == pytest.approx(metrics["thresholds"])
         assert loaded.slice_thresholds == pytest.approx(metrics["slice_thresholds"])
