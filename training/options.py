@@ -321,7 +321,7 @@ def bundled_parser(add_help: bool = True) -> argparse.ArgumentParser:
         type=int,
         default=4,
         help="default 4: an epoch of 684 steps takes about 5 min on two cores with native "
-        "bf16 and 12.7 min without (AMD EPYC, fp32); 7 (the earlier default) gave no better "
+        "bf16 and 13-14 min without (AMD EPYC, fp32); 7 (the earlier default) gave no better "
         "real-CT flags",
     )
     p.add_argument("--batch-size", type=int, default=32)
