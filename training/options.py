@@ -13,6 +13,10 @@ TRAIN_SEED = 1000
 TEST_SEED = 9000
 #: Distances (mm) the series-context stage looks at: one and two 5 mm slices away.
 DEFAULT_CONTEXT_MM = (5.0, 10.0)
+#: The false-alarm budgets of the thresholds (training.metrics says why): the share of the
+#: validation's negative slices, and of its negative studies, that must stay unflagged.
+DEFAULT_MIN_SPECIFICITY = 0.95
+STUDY_MIN_SPECIFICITY = 0.90
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_REALCT = [
     REPO.parent / "shared" / "data" / "realct" / n for n in ("ge_head", "rsna_samples")
@@ -234,16 +238,17 @@ def eval_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument(
         "--specificity",
         type=float,
-        default=0.95,
+        default=DEFAULT_MIN_SPECIFICITY,
         help="false-alarm budget of the slice thresholds: each is raised, if need be, until "
-        "it flags at most 1 - this of the validation's negative slices (default 0.95)",
+        f"it flags at most 1 - this of the validation's negative slices (default "
+        f"{DEFAULT_MIN_SPECIFICITY})",
     )
     p.add_argument(
         "--study-specificity",
         type=float,
-        default=0.90,
+        default=STUDY_MIN_SPECIFICITY,
         help="the same budget for the study-level threshold, over the validation's negative "
-        "studies (default 0.90)",
+        f"studies (default {STUDY_MIN_SPECIFICITY})",
     )
     p.add_argument("-b", "--batch-size", type=int, default=64)
     p.add_argument("--device", default="auto")
