@@ -1,9 +1,11 @@
 """Second-read triage rules: which slices the AI flags, in what order, and a study summary.
 
 Pure numpy. Probabilities come as an (N, 6) array in LABELS order with NaN for slices not
-scored yet; thresholds as six operating points. A label fires on a slice when its
-probability reaches the label's threshold (``p >= t``): :func:`flagged_mask` is that rule, and
-every caller outside the UI (engine, predictor, results, exports, training's evaluation) uses it.
+scored yet; thresholds as six operating points. 'any' fires on a slice when P(any) reaches its
+threshold (``p >= t``); a subtype fires when its own probability reaches its threshold *and*
+'any' fires there: a subtype names the kind of bleed on a slice the model calls a bleed, so a
+slice is never listed as "SAH" while the model says it holds no hemorrhage. :func:`flagged_mask`
+is that rule, and every caller (engine, exports, marks, training's evaluation) uses it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 from ichviewer.core.labels import LABELS
 
 ORDERS = ("probability", "position")
+ANY = LABELS.index("any")
 
 
 @dataclass(frozen=True)
@@ -39,10 +42,13 @@ def _as_arrays(probabilities: np.ndarray, thresholds: Sequence[float]) -> tuple[
 
 
 def flagged_mask(probabilities: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
-    """(N, 6) bool: label fired on slice; unscored (NaN) slices never fire."""
+    """(N, 6) bool: label fired on slice; unscored (NaN) slices never fire, and a subtype
+    fires only where 'any' fires too."""
     p, t = _as_arrays(probabilities, thresholds)
     with np.errstate(invalid="ignore"):
-        return np.nan_to_num(p, nan=-1.0) >= t[None, :]
+        fired = np.nan_to_num(p, nan=-1.0) >= t[None, :]
+    fired &= fired[:, [ANY]]
+    return fired
 
 
 def flagged_labels(probabilities: Sequence[float], thresholds: Sequence[float]) -> list[str]:

@@ -41,6 +41,16 @@ class TestFlaggedMask:
         assert not m[2].any()
         assert not m[0].any()
 
+    def test_a_subtype_fires_only_on_a_slice_called_a_bleed(self) -> None:
+        # subarachnoid 0.8 over its 0.5, but P(any) 0.3 under 0.4: the slice is not a bleed,
+        # so it is not listed, not as "SAH" nor as anything else
+        p = np.array([[0.1, 0.1, 0.1, 0.8, 0.1, 0.3], [0.1, 0.1, 0.1, 0.8, 0.1, 0.4]])
+        m = flagged_mask(p, T)
+        assert not m[0].any()
+        assert flagged_labels(p[1], T) == ["subarachnoid", "any"]
+        assert [f.index for f in flagged_slices(p, T)] == [1]
+        assert study_summary(p, T).flagged_by_label["subarachnoid"] == 1
+
     def test_wrong_shapes_are_refused(self) -> None:
         with pytest.raises(ValueError, match="probabilities"):
             flagged_mask(np.zeros((3, 5)), T)

@@ -62,17 +62,30 @@ def zip_folder(folder: Path, out: Path) -> Path:
     return out
 
 
+def _widest_gap(v: np.ndarray, candidates: range, min_gap: float) -> float:
+    """A threshold in the widest gap of sorted ``v`` at one of ``candidates`` (the index of
+    the first value above it); 1.0 (never fires) without a gap of ``min_gap``."""
+    if len(candidates) == 0:
+        return 1.0
+    best = max(candidates, key=lambda c: v[c] - v[c - 1])
+    gap = v[best] - v[best - 1]
+    return float((v[best] + v[best - 1]) / 2) if gap >= min_gap else 1.0
+
+
 def split_thresholds(probs: np.ndarray, min_gap: float = 0.006) -> list[float]:
-    """Per label, a threshold in the widest gap between sorted probabilities that leaves
-    one to half of the slices above it: some slices fire, most do not. A label without a
-    gap of ``min_gap`` never fires (1.0), so float jitter cannot flip a flag."""
-    out = []
+    """Thresholds that fire on some slices and not on most, so float jitter cannot flip a
+    flag: 'any' in the widest gap between sorted probabilities that leaves one to half of
+    the slices above it; each subtype in the widest gap among the slices 'any' fires on (a
+    subtype only fires there), leaving some of them above and some below. A label without
+    a gap of ``min_gap`` never fires (1.0)."""
+    a = LABELS.index("any")
     n = len(probs)
+    out = [1.0] * probs.shape[1]
+    out[a] = _widest_gap(np.sort(probs[:, a]), range(n - n // 2, n), min_gap)
+    bleeding = probs[probs[:, a] >= out[a]]
     for k in range(probs.shape[1]):
-        v = np.sort(probs[:, k])
-        best = max(range(n - n // 2, n), key=lambda c: v[c] - v[c - 1])
-        gap = v[best] - v[best - 1]
-        out.append(float((v[best] + v[best - 1]) / 2) if gap >= min_gap else 1.0)
+        if k != a:
+            out[k] = _widest_gap(np.sort(bleeding[:, k]), range(1, len(bleeding)), min_gap)
     return out
 
 
@@ -81,9 +94,12 @@ def build_checkpoint(
 ) -> Path:
     """A tiny checkpoint with thresholds that split ``study``'s slices (with a series-context
     stage ``context``: thresholds that split its revised probabilities)."""
+    import torch
+
     from ichviewer.ai.checkpoint import save_checkpoint
     from ichviewer.ai.predictor import Predictor
     from ichviewer.ai.preprocess import PreprocessSpec
+    from ichviewer.core.slice_context import logit
     from ichviewer.io import SeriesReader, scan
     from tests.ai.conftest import tiny_model
 
@@ -91,10 +107,22 @@ def build_checkpoint(
     card = {"name": name, "training_data": "synthetic phantoms", "command": "pytest"}
     model = tiny_model(seed)
     draft = folder / f"{name}-draft.pt"
-    save_checkpoint(draft, model, spec, [0.5] * len(LABELS), card)
     series = scan([study]).best_series()
     volume = SeriesReader(series).load_all()
-    probs = np.stack([r.probabilities for r in Predictor(draft).predict(list(volume))])
+
+    def predict() -> np.ndarray:
+        save_checkpoint(draft, model, spec, [0.5] * len(LABELS), card)
+        return np.stack([r.probabilities for r in Predictor(draft).predict(list(volume))])
+
+    # A random head gives every slice nearly the same P(any); stretch its logits over
+    # about -3..3 so 'any' (which every subtype flag needs) splits the study with room.
+    z = logit(predict()[:, LABELS.index("any")])
+    scale = 6.0 / max(float(np.ptp(z)), 1e-6)
+    with torch.no_grad():
+        row = LABELS.index("any")
+        model.classifier.weight[row] *= scale
+        model.classifier.bias[row] = (model.classifier.bias[row] - float(np.median(z))) * scale
+    probs = predict()
     path = folder / f"{name}.pt"
     if context is None:
         save_checkpoint(path, model, spec, split_thresholds(probs), card)

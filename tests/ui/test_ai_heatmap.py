@@ -11,6 +11,7 @@ from ichviewer import paths
 from ichviewer.app import run_gui
 from ichviewer.core.heatmap import DEFAULT_LOW, normalise_map
 from ichviewer.core.labels import LABELS
+from ichviewer.core.triage import flagged_labels
 from ichviewer.ui.export import render_composite
 from ichviewer.ui.heatmap import overlay_for
 from tests.ui.ai_support import (
@@ -105,11 +106,39 @@ def test_scrolling_shows_each_slices_own_map(qtbot, win) -> None:  # noqa: ANN00
     wait_cam(qtbot, win)
     res = win.ai.cam(4)
     hc = win.heatmap_controls
+    fired = flagged_labels(win.ai.probabilities_at(4), win.ai.thresholds)
     expected = overlay_for(
-        res.cams[0], colormap=hc.colormap, opacity=hc.opacity.value() / 100, below_threshold=False
+        res.cams[0],
+        colormap=hc.colormap,
+        opacity=hc.opacity.value() / 100,
+        below_threshold="epidural" not in fired,
     )
     np.testing.assert_array_equal(win.image_view.overlay_item.image, expected)
     assert not np.array_equal(first, expected)
+
+
+def test_a_subtype_over_its_threshold_on_a_slice_not_called_a_bleed_is_faint(qtbot, win) -> None:  # noqa: ANN001
+    """A subtype only fires where 'any' fires: its heatmap elsewhere is drawn faint and the
+    panel says why."""
+    t = np.asarray(win.ai.thresholds)
+    a = LABELS.index("any")
+    p = np.stack([win.ai.probabilities_at(i) for i in range(win.n_slices)])
+    pairs = [(i, k) for i in range(len(p)) for k in range(a) if p[i, k] >= t[k] and p[i, a] < t[a]]
+    assert pairs, "the test study should have a subtype over its threshold on a slice 'any' misses"
+    i, k = pairs[0]
+    win.set_slice(i)
+    win.set_heatmap_label(LABELS[k])
+    win.set_heatmap(True)
+    wait_cam(qtbot, win)
+    hc = win.heatmap_controls
+    faint = overlay_for(
+        win.ai.cam(i).cams[k],
+        colormap=hc.colormap,
+        opacity=hc.opacity.value() / 100,
+        below_threshold=True,
+    )
+    np.testing.assert_array_equal(win.image_view.overlay_item.image, faint)
+    assert "'any' not flagged, drawn faint" in hc.info.text()
 
 
 def test_a_heatmap_wanted_before_scoring_comes_from_the_scoring_pass(

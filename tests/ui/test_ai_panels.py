@@ -10,6 +10,7 @@ import pytest
 from PySide6 import QtCore
 
 from ichviewer.core.labels import LABELS
+from ichviewer.core.triage import flagged_mask
 from ichviewer.ui.ai_style import fmt_p
 from ichviewer.ui.settings import ViewerSettings, save_settings, settings_path
 from tests.ui.ai_support import (
@@ -35,12 +36,13 @@ def test_panel_shows_the_engines_probabilities(qtbot, ai_window, ai_study, tiny_
     np.testing.assert_allclose(win.ai.probabilities, expected, atol=2e-3)
     thresholds = np.asarray(win.ai.info.thresholds)
     panel = win.probability_panel
+    fired = flagged_mask(expected, thresholds)  # a subtype also needs 'any' to fire
     for i in range(len(expected)):
         win.set_slice(i)
         assert panel.heading.text() == f"Slice {i + 1}/{len(expected)}"
         for k, lb in enumerate(LABELS):
             assert panel.value_text(lb) == fmt_p(expected[i, k])
-            assert panel.is_flagged(lb) == (expected[i, k] >= thresholds[k])
+            assert panel.is_flagged(lb) == fired[i, k]
             assert ("bold" in panel.values[lb].styleSheet()) == panel.is_flagged(lb)
         assert panel.bars["any"].threshold == pytest.approx(thresholds[-1])
     # Which model, and that it is not for diagnostic use, is said under every probability.
@@ -66,17 +68,18 @@ def test_series_context_is_what_the_reader_sees(qtbot, make_window, ai_study, tm
     np.testing.assert_allclose(win.ai.probabilities, shown, atol=5e-3)
     thresholds = np.asarray(win.ai.info.thresholds)
     panel = win.probability_panel
+    fired = flagged_mask(win.ai.probabilities, thresholds)
     for i in (0, 4, 7):
         win.set_slice(i)
         for k, lb in enumerate(LABELS):
             assert panel.value_text(lb) == fmt_p(win.ai.probabilities[i, k])
-            assert panel.is_flagged(lb) == (win.ai.probabilities[i, k] >= thresholds[k])
+            assert panel.is_flagged(lb) == fired[i, k]
         status = panel.status.text()
         assert "±10 mm" in status and "series context" in status
         assert f"this slice alone: any {fmt_p(alone[i, -1])}" in status
     # the second-read list and the profile follow the revised probabilities
     flagged = {f.index for f in win.flagged}
-    assert flagged == set(np.flatnonzero((win.ai.probabilities >= thresholds).any(axis=1)))
+    assert flagged == set(np.flatnonzero(fired.any(axis=1)))
     _, y = win.profile.curves["any"].getData()
     np.testing.assert_allclose(y, win.ai.probabilities[:, -1], atol=1e-6)
     from ichviewer.ui.model_panel import model_summary_html

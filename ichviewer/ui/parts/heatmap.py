@@ -10,6 +10,7 @@ import numpy as np
 from PySide6 import QtCore, QtGui
 
 from ichviewer.core.labels import LABELS
+from ichviewer.core.triage import flagged_labels
 from ichviewer.ui.ai_controller import AIController
 from ichviewer.ui.ai_style import TITLES, fmt_p
 from ichviewer.ui.heatmap import AUTO, HeatmapControls, auto_label, overlay_for
@@ -115,7 +116,7 @@ class HeatmapPart:
         p = ai.probabilities_at(i)
         p = res.probabilities if p is None else p
         t = float(ai.thresholds[k])
-        below = bool(p[k] < t)
+        below = label not in flagged_labels(p, ai.thresholds)  # a subtype needs 'any' too
         opacity = hc.opacity.value()
         self._set_overlay(
             (id(res), label, opacity, hc.colormap, below),
@@ -123,7 +124,11 @@ class HeatmapPart:
                 res.cams[k], colormap=hc.colormap, opacity=opacity / 100, below_threshold=below
             ),
         )
-        faint = " — below threshold, drawn faint" if below else ""
+        faint = (
+            (" — below threshold" if p[k] < t else " — 'any' not flagged") + ", drawn faint"
+            if below
+            else ""
+        )
         hc.info.setText(f"{TITLES[label]}: P {fmt_p(p[k])} (threshold {t:.3f}){faint}")
 
     def _set_overlay(self, key: tuple | None, make: Callable[[], np.ndarray] | None) -> None:
