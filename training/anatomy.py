@@ -82,6 +82,14 @@ class Head:
     gyrus_mm: float
     frontal_sinus: float
 
+    @property
+    def t_squama(self) -> float:
+        """The temporal squama, the thinnest bone of the vault (about 1.5-3 mm on real CT,
+        against 3-5 mm for the parietal bone): the temporal lobes' outer wall, with the
+        temporalis muscle outside it. Partial volume of this thin bone is a classic
+        subdural mimic, so the phantom must have it."""
+        return 0.55 * self.t_lat
+
     @classmethod
     def sample(cls, rng: np.random.Generator) -> Head:
         b = rng.uniform(77, 88)
@@ -136,7 +144,7 @@ def _vault(h: Head) -> dict[str, list[Ell]]:
                 c=cer.c + h.t_top,
                 c_low=cer.c_low + 0.8 * h.t_base,
             ),
-            *pair(temp.grow(h.t_base, down=0.6 * h.t_base)),
+            *pair(temp.grow(h.t_squama, down=0.6 * h.t_base)),  # squama; the floor is thick
             pf.grow(h.t_occ, down=h.t_base),
             canal.grow(5),
         ],

@@ -288,3 +288,31 @@ class TestPartialVolumeAtTheInnerTable:
         sdf = np.full((3, 8, 8), 4.0, np.float32)  # all inside the cavity
         sdf[0] = 6.0  # receding from the table downwards: no crossing within the slab
         np.testing.assert_array_equal(zmix(hu, sdf, np.full_like(hu, 1500.0)), hu)
+
+
+class TestSkull:
+    @staticmethod
+    def lateral_bone_mm(seed: int, frac: float) -> tuple[float, float]:
+        """(lateral skull width mm, head.t_lat) at height ``frac`` of the head, on the row
+        through the temporal lobes' centre, from the outermost bone pixel inward."""
+        from training.anatomy import Head
+        from training.phantom import Phantom
+
+        rng = np.random.default_rng(seed)
+        head = Head.sample(rng)
+        n, fov = 512, 230.0
+        ps = fov / n
+        skull = Phantom(head, rng, n, fov, np.array([0.0, head.H])).render(frac * head.H).skull
+        row = skull[int(round(-0.10 * head.B / ps + n / 2 - 0.5))]
+        first = int(np.flatnonzero(row)[0])
+        width = int(np.argmin(row[first:]))  # bone pixels until the first that is not
+        return width * ps, head.t_lat
+
+    @pytest.mark.parametrize("seed", [0, 1, 3])
+    def test_the_temporal_squama_is_the_thinnest_bone_of_the_vault(self, seed: int) -> None:
+        # Real temporal squama is about 1.5-3 mm, the parietal bone above it 3-5 mm; a thick
+        # phantom squama teaches nothing about the partial-volume rim a thin one makes.
+        squama, t_lat = self.lateral_bone_mm(seed, 0.3)
+        parietal, _ = self.lateral_bone_mm(seed, 0.7)
+        assert 1.0 <= squama <= 3.2
+        assert parietal >= t_lat - 0.5 and parietal > squama + 1.0
