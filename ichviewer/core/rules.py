@@ -3,8 +3,8 @@
 - :func:`outward_order`: which slice comes next when work starts from the one on screen
   (decoding a series, scoring it, moving the focus).
 
-The flagging rule (``p >= t``) is :func:`ichviewer.core.triage.flagged_mask` /
-:func:`ichviewer.core.triage.flagged_labels`.
+The flagging rule (``p >= t``, and a subtype only where 'any' fires too) is
+:func:`ichviewer.core.triage.flagged_mask` / :func:`ichviewer.core.triage.flagged_labels`.
 """
 
 from __future__ import annotations
