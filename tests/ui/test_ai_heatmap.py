@@ -207,11 +207,11 @@ def _coloured(img: QtGui.QImage) -> np.ndarray:
 
 @pytest.mark.slow
 def test_screenshot_with_heatmap_colours_the_image(qtbot, tmp_path) -> None:  # noqa: ANN001
-    """The DESIGN.md contract on the demo study with the bundled model (epidural slice)."""
+    """The DESIGN.md contract on the demo study with the bundled model (its hematoma slice)."""
     if not paths.bundled_model_path().is_file() or not paths.demo_study_path().is_dir():
         pytest.skip("bundled model or demo study not installed")
     on, off = tmp_path / "on.png", tmp_path / "off.png"
-    assert run_gui([], screenshot=str(on), slice_index=13, heatmap="epidural") == 0
+    assert run_gui([], screenshot=str(on), slice_index=13, heatmap="intraparenchymal") == 0
     assert run_gui([], screenshot=str(off), slice_index=13) == 0
     a, b = _coloured(QtGui.QImage(str(on))), _coloured(QtGui.QImage(str(off)))
     h, w = a.shape
