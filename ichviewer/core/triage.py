@@ -167,7 +167,7 @@ def study_probability(probabilities: np.ndarray) -> float | None:
     p = np.asarray(probabilities, dtype=np.float64)
     if p.ndim != 2 or p.shape[1] != len(LABELS):
         raise ValueError(f"probabilities must be (N, {len(LABELS)}), got {p.shape}")
-    col = p[:, LABELS.index("any")]
+    col = p[:, ANY]
     col = col[~np.isnan(col)]
     return float(col.max()) if col.size else None
 

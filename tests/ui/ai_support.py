@@ -116,12 +116,12 @@ def build_checkpoint(
 
     # A random head gives every slice nearly the same P(any); stretch its logits over
     # about -3..3 so 'any' (which every subtype flag needs) splits the study with room.
-    z = logit(predict()[:, LABELS.index("any")])
+    a = LABELS.index("any")
+    z = logit(predict()[:, a])
     scale = 6.0 / max(float(np.ptp(z)), 1e-6)
     with torch.no_grad():
-        row = LABELS.index("any")
-        model.classifier.weight[row] *= scale
-        model.classifier.bias[row] = (model.classifier.bias[row] - float(np.median(z))) * scale
+        model.classifier.weight[a] *= scale
+        model.classifier.bias[a] = (model.classifier.bias[a] - float(np.median(z))) * scale
     probs = predict()
     path = folder / f"{name}.pt"
     if context is None:
