@@ -13,6 +13,7 @@ import pytest
 from pydicom.uid import generate_uid
 
 from ichviewer.core.labels import LABELS
+from ichviewer.core.triage import ANY
 from tests.dicom_factory import ct_dataset
 
 SIZE = 64
@@ -78,13 +79,12 @@ def split_thresholds(probs: np.ndarray, min_gap: float = 0.006) -> list[float]:
     the slices above it; each subtype in the widest gap among the slices 'any' fires on (a
     subtype only fires there), leaving some of them above and some below. A label without
     a gap of ``min_gap`` never fires (1.0)."""
-    a = LABELS.index("any")
     n = len(probs)
     out = [1.0] * probs.shape[1]
-    out[a] = _widest_gap(np.sort(probs[:, a]), range(n - n // 2, n), min_gap)
-    bleeding = probs[probs[:, a] >= out[a]]
+    out[ANY] = _widest_gap(np.sort(probs[:, ANY]), range(n - n // 2, n), min_gap)
+    bleeding = probs[probs[:, ANY] >= out[ANY]]
     for k in range(probs.shape[1]):
-        if k != a:
+        if k != ANY:
             out[k] = _widest_gap(np.sort(bleeding[:, k]), range(1, len(bleeding)), min_gap)
     return out
 
@@ -116,12 +116,11 @@ def build_checkpoint(
 
     # A random head gives every slice nearly the same P(any); stretch its logits over
     # about -3..3 so 'any' (which every subtype flag needs) splits the study with room.
-    a = LABELS.index("any")
-    z = logit(predict()[:, a])
+    z = logit(predict()[:, ANY])
     scale = 6.0 / max(float(np.ptp(z)), 1e-6)
     with torch.no_grad():
-        model.classifier.weight[a] *= scale
-        model.classifier.bias[a] = (model.classifier.bias[a] - float(np.median(z))) * scale
+        model.classifier.weight[ANY] *= scale
+        model.classifier.bias[ANY] = (model.classifier.bias[ANY] - float(np.median(z))) * scale
     probs = predict()
     path = folder / f"{name}.pt"
     if context is None:
