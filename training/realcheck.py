@@ -8,7 +8,9 @@ same for ge_head mirrored left-right (a temporary copy, flipped pixel by pixel),
 the 20 rsna_samples, on the 48 believed-normal slices together, on cq500_ct0, which of the
 6 rsna_positives are flagged and with which labels, and whether the chest CT is out of
 scope. ``--mirror on|off`` / ``--no-context`` / ``--study-threshold`` switch the inference-time
-stages off or override them, for ablations.
+stages off or override them, for ablations; ``--shift-hu`` scores every image as a scanner
+calibrated that many HU higher (or lower) would show it, to see how much the calls hang on
+calibration.
 """
 
 from __future__ import annotations
@@ -63,7 +65,26 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         help="one slice threshold for every label (and the study, unless --study-threshold); "
         "needed for a training checkpoint.pth, which has no thresholds until fit ends",
     )
+    p.add_argument(
+        "--shift-hu",
+        type=float,
+        default=0.0,
+        metavar="HU",
+        help="add HU to every pixel before scoring: the same scans from a scanner calibrated "
+        "HU higher (negative: lower); real scanners put brain several HU apart",
+    )
     return p
+
+
+def _shifted(predictor: Any, hu: float) -> Any:
+    """``predictor`` scoring every HU slice ``hu`` higher (its other calls unchanged)."""
+    score = predictor.predict
+
+    def predict(hu_slices: Any, want_cam: bool = False) -> Any:
+        return score([np.asarray(h, np.float32) + hu for h in hu_slices], want_cam=want_cam)
+
+    predictor.predict = predict
+    return predictor
 
 
 def _viewer_checkpoint(path: Path, tmp: Path, threshold: float | None) -> Path:
@@ -159,9 +180,12 @@ def check(args: argparse.Namespace) -> dict[str, Any]:
     if args.study_threshold is not None:
         ck.study_threshold = float(args.study_threshold)
     predictor = Predictor(ck, device=args.device)
+    if args.shift_hu:
+        predictor = _shifted(predictor, float(args.shift_hu))
     root = Path(args.realct)
     out: dict[str, Any] = {
         "model": {"name": ck.name, "sha256": ck.sha256},
+        "shift_hu": float(args.shift_hu),
         "mirror_average": predictor.mirror_average,
         "series_context": predictor.context is not None,
         "study_threshold": predictor.study_threshold,
@@ -238,7 +262,8 @@ def _print(r: dict[str, Any]) -> None:
     lines = [
         f"model {r['model']['name']} (sha256 {r['model']['sha256'][:16]}); mirror average "
         f"{r['mirror_average']}, series context {r['series_context']}, thresholds: 'any' "
-        f"{r['any_threshold']:.3f}, study {r['study_threshold']:.3f}",
+        f"{r['any_threshold']:.3f}, study {r['study_threshold']:.3f}"
+        + (f"; every pixel shifted {r['shift_hu']:+g} HU" if r.get("shift_hu") else ""),
         f"ge_head: study flagged {bool(g['studies_flagged'])} (P(any) "
         f"{g['study_probability'][0]:.3f}); {g['flagged_any']}/{g['slices']} slices flagged 'any'; "
         f"median P(any) {g['p_any_median']}",

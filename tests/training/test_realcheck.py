@@ -69,3 +69,29 @@ def test_an_epoch_checkpoint_is_scored_at_the_given_threshold(tmp_path):
     viewer = tmp_path / "viewer.pt"
     viewer.write_bytes((tmp_path / "epoch.pt").read_bytes())
     assert realcheck._viewer_checkpoint(viewer, tmp_path / "x", None) == viewer
+
+
+def test_shift_hu_scores_the_scans_of_a_scanner_calibrated_higher(tmp_path):
+    """--shift-hu: every image is scored as if each pixel read that many HU more, so an
+    ablation can show how much the calls hang on calibration."""
+    import numpy as np
+
+    from ichviewer.ai.checkpoint import save_checkpoint
+    from ichviewer.ai.predictor import Predictor, phantom_slices
+    from ichviewer.ai.preprocess import PreprocessSpec
+    from tests.ai.conftest import tiny_model
+    from training import realcheck
+
+    spec = PreprocessSpec(size=64, mode="linear", mean=(0.3, 0.3, 0.2), std=(0.3, 0.3, 0.2))
+    ckpt = tmp_path / "m.pt"
+    save_checkpoint(ckpt, tiny_model(), spec, [0.5] * 6, {"name": "t"})
+    h = phantom_slices(1, size=64)[0]
+    plain = Predictor(ckpt, device="cpu", precision="fp32")
+    shifted = realcheck._shifted(Predictor(ckpt, device="cpu", precision="fp32"), 20.0)
+    p0 = plain.predict([h])[0].probabilities
+    p20 = plain.predict([h + 20.0])[0].probabilities
+    got = shifted.predict([h])[0].probabilities
+    assert np.allclose(got, p20, atol=1e-6)
+    assert not np.allclose(got, p0, atol=1e-4)
+    args = realcheck.get_args_parser().parse_args(["--shift-hu", "-8"])
+    assert args.shift_hu == -8.0
