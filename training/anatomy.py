@@ -150,6 +150,10 @@ def _vault(h: Head) -> dict[str, list[Ell]]:
         ],
     }
     s = h.scalp
+    # Temporalis: a muscle fan over the temporal fossa, from the zygoma to the superior
+    # temporal line (about the lateral ventricles' bodies), thickest over the squama.
+    tm = Ell(A + h.t_lat - 2, -0.12 * B, 0.38 * H, 1.6 * s + 2, 0.45 * B, 0.22 * H, p=2.2)
+    p["temporalis"] = pair(tm)
     p["body"] = [
         p["outer"][0].grow(s),
         *pair(temp.grow(h.t_lat + s + 6, up=0.0, down=h.t_base + 8)),
@@ -158,6 +162,7 @@ def _vault(h: Head) -> dict[str, list[Ell]]:
         Ell(0, 0.30 * B, -0.1 * H, 0.9 * A, 0.75 * B, 0.5 * H),  # neck
         Ell(0, -B - t_ap - s - 4, 0.04 * H, 7, 10, 0.16 * H),  # nose
         *pair(Ell(A + h.t_lat + s + 5, 0.05 * B, 0.14 * H, 5, 15, 0.17 * H)),  # ears
+        *p["temporalis"],
     ]
     return p
 

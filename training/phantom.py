@@ -18,6 +18,8 @@ import numpy as np
 from training.anatomy import Ell, Head, anatomy
 
 AIR = -1000.0
+#: Skeletal muscle (temporalis, nuchal muscles), mean HU; a smooth field adds +-6.
+MUSCLE_HU = 52.0
 
 
 @dataclass
@@ -171,10 +173,22 @@ class Phantom:
         hu[body] = 34.0 + 5 * self._f("scalp", 20.0)[body]
         fat_th = 1.0 + 1.0 * self._f("fat", 30.0) + 8 * max(0.0, 0.3 - t)
         hu[body & (d_skin > 1.3) & (d_skin < 1.3 + fat_th)] = -95.0
+        muscle = self._muscles(g, z, body & (d_skin > 1.8 + fat_th))
+        hu[muscle] = (MUSCLE_HU + 6 * self._f("muscle", 60.0))[muscle]
         if t < 0.3:
             planes = self._f("planes", 12.0) > 1.9
             hu[body & planes & (d_skin > 4)] = -85.0
         return body
+
+    def _muscles(self, g: Grid, z: float, deep: np.ndarray) -> np.ndarray:
+        """Where the scalp's deep layer is muscle: the temporalis over each temporal fossa
+        and the nuchal muscles behind the posterior fossa. Skeletal muscle reads 45-60 HU,
+        brighter than grey matter: on real CT the temporalis is a grey crescent hugging the
+        thin squama, the look of an extra-axial bleed to a network that never saw it."""
+        parts = self.parts["body"]
+        temporalis = g.mask(parts[1:3] + self.parts["temporalis"], z)
+        nuchal = g.mask(parts[3:4], z) & (g.Y > 0.35 * self.head.B)
+        return deep & (temporalis | nuchal)
 
     def _bone(
         self, g: Grid, z: float, hu: np.ndarray, body: np.ndarray

@@ -316,3 +316,25 @@ class TestSkull:
         parietal, _ = self.lateral_bone_mm(seed, 0.7)
         assert 1.0 <= squama <= 3.2
         assert parietal >= t_lat - 0.5 and parietal > squama + 1.0
+
+
+class TestScalp:
+    @pytest.mark.parametrize("seed", [0, 1, 3])
+    def test_the_temporalis_is_a_muscle_brighter_than_grey_matter(self, seed: int) -> None:
+        # Real temporalis reads 45-60 HU, 5-15 mm thick lateral to the squama at the sylvian
+        # level; a phantom scalp of 34 HU never shows a network that grey crescent outside
+        # a thin bone, and real CT's temporalis was called "subdural".
+        from training.anatomy import Head
+        from training.phantom import Phantom
+
+        rng = np.random.default_rng(seed)
+        head = Head.sample(rng)
+        n, fov = 512, 230.0
+        ps = fov / n
+        m = Phantom(head, rng, n, fov, np.array([0.0, head.H])).render(0.4 * head.H)
+        row = int(round(-0.10 * head.B / ps + n / 2 - 0.5))
+        hu, skull = m.hu[row], m.skull[row]
+        outside = hu[int(np.flatnonzero(hu > -500)[0]) : int(np.flatnonzero(skull)[0])]
+        muscle = outside[outside > 0][-int(4 / ps) :]  # the 4 mm next to the bone
+        assert len(outside) * ps >= 6.0
+        assert 40 <= muscle.mean() <= 65 and muscle.mean() > head.gm + 5
