@@ -93,7 +93,9 @@ class Head:
     @classmethod
     def sample(cls, rng: np.random.Generator) -> Head:
         b = rng.uniform(77, 88)
-        gm = rng.uniform(35, 42)
+        # grey matter: scanners' calibration of brain differs by several HU (real non-contrast
+        # head CT reads grey matter anywhere from the low 30s to the mid 40s)
+        gm = rng.uniform(31, 44)
         # fmt: off
         return cls(
             A=b * rng.uniform(0.84, 0.98), B=b, H=rng.uniform(112, 130),
