@@ -21,11 +21,6 @@ from ichviewer.ai.preprocess import PreprocessSpec, standardize
 from ichviewer.core.labels import SUBTYPES
 from training.cache import normalize
 
-#: Calibration offset of brain between scanners (HU, either way). Real non-contrast head CT
-#: puts grey matter anywhere from the low 30s to the mid 40s; a network that saw brain at
-#: one level only reads a few HU of global shift as blood against the inner table.
-CALIBRATION_HU = 10.0
-
 
 def augment(
     x: torch.Tensor,
@@ -60,7 +55,7 @@ def appearance(
     x01: torch.Tensor, gen: torch.Generator, spec: PreprocessSpec, strength: float = 1.0
 ) -> torch.Tensor:
     """Scanner-to-scanner differences on [0, 1] windowed channels (N, 3, S, S), in HU so
-    the three windows stay consistent: brain offset +-CALIBRATION_HU and gain +-6 %, a Gaussian blur
+    the three windows stay consistent: brain offset +-4 HU and gain +-6 %, a Gaussian blur
     (sigma up to 1 px) or an unsharp mask (up to 0.8), and added noise up to 4 HU. Each
     image gets each with probability 1/2 (x ``strength`` for the sizes)."""
     if strength <= 0:
@@ -70,7 +65,7 @@ def appearance(
     widths = torch.tensor([w for _, w in spec.windows], device=x01.device, dtype=x01.dtype)
     per_hu = (1.0 / widths).view(1, 3, 1, 1)  # window units per HU (linear windows)
     on = (u[:, :4] < 0.5).to(x01.dtype)  # which of the four each image gets
-    offset = (u[:, 4] * 2 - 1) * CALIBRATION_HU * strength * on[:, 0]
+    offset = (u[:, 4] * 2 - 1) * 4.0 * strength * on[:, 0]
     gain = 1.0 + (u[:, 5] * 2 - 1) * 0.06 * strength * on[:, 0]
     # Offset and gain around brain (40 HU): a scanner calibrated a little differently.
     levels = torch.tensor([lv for lv, _ in spec.windows], device=x01.device, dtype=x01.dtype)
