@@ -338,3 +338,16 @@ class TestScalp:
         muscle = outside[outside > 0][-int(4 / ps) :]  # the 4 mm next to the bone
         assert len(outside) * ps >= 6.0
         assert 40 <= muscle.mean() <= 65 and muscle.mean() > head.gm + 5
+
+
+def test_brain_is_drawn_at_every_scanners_level():
+    """Scanners put grey matter several HU apart (low 30s to mid 40s): a generator drawing
+    it in a narrow band teaches a network one calibration, and a darker real brain (ge_head)
+    then makes the inner-table rim look like blood."""
+    from training.anatomy import Head
+
+    heads = [Head.sample(np.random.default_rng(s)) for s in range(300)]
+    gm = np.array([h.gm for h in heads])
+    wm = np.array([h.wm for h in heads])
+    assert gm.min() < 33 and gm.max() > 42.5
+    assert np.all(wm < gm - 5)  # white matter stays darker than grey, whatever the level
