@@ -112,7 +112,7 @@ def fit_argv(a: argparse.Namespace, work: Path) -> list[str]:
         "--device",
         a.device,
         "--seed",
-        "0",
+        str(a.fit_seed),
     ]
     if a.arch == "densenet":
         argv += [

@@ -25,6 +25,15 @@ def test_build_options_reach_fit(tmp_path):
     assert _fit_args([], tmp_path).balanced is None  # 0 = no balanced sampling
 
 
+def test_the_training_seed_is_a_build_option_and_the_bundled_model_is_seed_0(tmp_path):
+    # The same recipe trained with another seed flags very differently on real CT: the
+    # spread must be reproducible with the one command, and the default must stay the card's.
+    assert _fit_args([], tmp_path).seed == 0
+    assert _fit_args(["--fit-seed", "1"], tmp_path).seed == 1
+    card = json.loads(CARD.read_text())
+    assert card["fit_args"]["seed"] == 0
+
+
 def test_the_generator_hash_covers_every_module_the_generator_imports():
     """A module that decides pixels but is missing from GENERATOR_MODULES would let a set
     written by older code be reused."""
