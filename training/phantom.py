@@ -139,10 +139,6 @@ class Phantom:
         self._warp_amp = rng.uniform(1.5, 3.5)
         self._seed = int(rng.integers(2**62))
         self._index, self._cache = -1, {}
-        # The tentorium's density and thickness are the study's (its own draws: the
-        # study's other draws do not move).
-        dura = np.random.default_rng([self._seed, zlib.crc32(b"tentorium")])
-        self._tent_hu, self._tent_mm = dura.uniform(18, 38), dura.uniform(1.0, 2.0)
 
     def _grid(self, z: float) -> Grid:
         j = float(np.interp(z, self._wz, np.arange(len(self._wz))))
@@ -294,17 +290,12 @@ class Phantom:
         sup: np.ndarray,
         d_in: np.ndarray,
     ) -> None:
-        """Dura: falx in the fissure, tentorium over the posterior fossa, sagittal sinus.
-
-        On real CT the tentorium is a bright band (50-75 HU, brighter on thin slices) that
-        an axial slice cuts as a V converging on the straight sinus: a network that never
-        saw it takes it for blood along the tentorium."""
+        """Dura: falx in the fissure, tentorium over the posterior fossa, sagittal sinus."""
         h, t = self.head, z / self.head.H
         falx = fissure & (np.abs(g.X) < 0.6 * self.ps + 0.2)
         hu[falx] = h.gm + 22
-        if t > 0.2 and infra.any():
-            near = dist_mm(~infra, self.ps) < self._tent_mm + 0.5 * self.ps
-            hu[near & sup] = h.gm + self._tent_hu
+        tent = cv2.dilate(infra.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        hu[tent & sup & (t > 0.2)] = h.gm + 14
         # Triangular in section, its base on the inner table; it widens towards the torcula.
         sss_d = 4.0 + 4.0 * np.clip(g.Y / h.B, 0.0, 1.0)
         sss = sup & (d_in < sss_d) & (np.abs(g.X) < (sss_d - d_in) * 0.8)

@@ -3,11 +3,9 @@ dural venous sinuses, drawn as tubes of flowing blood (40-58 HU, the blood pool'
 
 On real non-contrast CT, and much more on thin slices, the basilar artery, the middle and
 anterior cerebral arteries in the sylvian and interhemispheric fissures, the cortical veins
-over the convexity, the transverse, sigmoid and straight sinuses and the deep veins (internal
-cerebral veins, basal veins, the vein of Galen) are all denser than brain. A network that
-never saw them takes any bright tube in the CSF for subarachnoid blood, and the straight
-sinus where the tentorial leaves meet for blood along the tentorium. They are never
-labelled: the lesion mask does not change.
+over the convexity and the transverse and sigmoid sinuses are all denser than brain. A
+network that never saw them takes any bright tube in the CSF for subarachnoid blood. They
+are never labelled: the lesion mask does not change.
 
 Each vessel is a smooth random centreline in the head frame (mm), sampled every 0.5 mm with
 a radius; a slice paints the disc of each centreline point within a radius of its plane.
@@ -28,16 +26,11 @@ STEP_MM = 0.5
 
 @dataclass
 class Vessels:
-    """Centreline points (K, 3) in the head frame, their radii (K,), the blood's HU, and
-    which points are deep (K,): the straight sinus and deep veins, painted wherever they
-    pass in the cavity rather than only in CSF and at the cortex, and at ``deep_hu``: in
-    their dural sheath they read at least 12 HU over grey matter on real CT."""
+    """Centreline points (K, 3) in the head frame, their radii (K,), and the blood's HU."""
 
     pts: np.ndarray
     rad: np.ndarray
     hu: float
-    deep: np.ndarray
-    deep_hu: float
 
 
 def _curve(
@@ -61,13 +54,9 @@ def sample_vessels(rng: np.random.Generator, head: Head) -> Vessels:
     """The vessels of one head (their calibre and course vary per study)."""
     A, B, H = head.A, head.B, head.H
     parts: list[tuple[np.ndarray, np.ndarray]] = []
-    deep: list[np.ndarray] = []
 
-    def add(
-        knots: list[tuple[float, float, float]], r: float, wiggle: float = 1.5, free=False
-    ) -> None:
+    def add(knots: list[tuple[float, float, float]], r: float, wiggle: float = 1.5) -> None:
         parts.append(_curve(rng, knots, r * rng.uniform(0.8, 1.2), wiggle))
-        deep.append(np.full(len(parts[-1][0]), free))
 
     # Basilar artery in the prepontine cistern, from the vertebrals to the top of the pons.
     add([(0, 0.03 * B, 0.02 * H), (0, 0.0, 0.16 * H), (0, -0.02 * B, 0.29 * H)], 1.6)
@@ -131,56 +120,9 @@ def sample_vessels(rng: np.random.Generator, head: Head) -> Vessels:
             b = (B - 2.5) * u * (1 - 0.6 * f) + 1.5
             knots.append((a * math.cos(th), b * math.sin(th), z))
         add(knots, 1.0, 1.0)
-    _deep_veins(add, head)
     pts = np.concatenate([p for p, _ in parts]).astype(np.float32)
     rad = np.concatenate([r for _, r in parts]).astype(np.float32)
-    blood = float(rng.uniform(40, 58))
-    return Vessels(pts, rad, blood, np.concatenate(deep), max(blood, head.gm + 12))
-
-
-def _deep_veins(add, head: Head) -> None:
-    """The deep venous system: internal cerebral veins over the third ventricle and basal
-    veins round the midbrain join the vein of Galen behind the pineal; the straight sinus
-    runs from it along the tentorium's midline ridge down to the torcula."""
-    B, H = head.B, head.H
-    galen = (0, 0.30 * B, 0.41 * H)
-    top3 = 0.42 * H + 8  # just over the third ventricle's roof
-    for s in (-1, 1):
-        add(
-            [
-                (s * 2.5, -0.12 * B, top3),
-                (s * 2, 0.10 * B, top3),
-                (s * 1, 0.24 * B, top3 - 2),
-                galen,
-            ],
-            1.1,
-            0.5,
-            True,
-        )
-        add(
-            [
-                (s * 8, -0.05 * B, 0.33 * H),
-                (s * 14, 0.08 * B, 0.35 * H),
-                (s * 8, 0.24 * B, 0.39 * H),
-                galen,
-            ],
-            1.0,
-            1.0,
-            True,
-        )
-    add(
-        [
-            galen,
-            (0, 0.42 * B, 0.375 * H),
-            (0, 0.62 * B, 0.36 * H),
-            (0, 0.80 * B, 0.32 * H),
-            (0, 0.90 * B, 0.27 * H),
-            (0, 0.97 * B, 0.24 * H),
-        ],
-        2.6,
-        0.8,
-        True,
-    )
+    return Vessels(pts, rad, float(rng.uniform(40, 58)))
 
 
 def paint_vessels(m: SliceMaps, v: Vessels) -> None:
@@ -192,11 +134,10 @@ def paint_vessels(m: SliceMaps, v: Vessels) -> None:
     if not sel.any():
         return
     g = m.grid
-    shallow = m.cavity & ((m.d_in < 4.0) | m.csf | (m.vent > 0) | ~m.brain)
+    where = m.cavity & ((m.d_in < 4.0) | m.csf | (m.vent > 0) | ~m.brain)
     n, ps = g.n, g.ps
     reach = g.margin / ps + 2
-    for (x, y, _), r, d, free in zip(v.pts[sel], v.rad[sel], dz[sel], v.deep[sel], strict=True):
-        where = m.cavity if free else shallow
+    for (x, y, _), r, d in zip(v.pts[sel], v.rad[sel], dz[sel], strict=True):
         rr = float(r) ** 2 - float(d) ** 2
         c, row = x / ps + n / 2, y / ps + n / 2
         r_px = math.sqrt(rr) / ps
@@ -207,4 +148,4 @@ def paint_vessels(m: SliceMaps, v: Vessels) -> None:
         box = (slice(lo_r, hi_r), slice(lo_c, hi_c))
         inside = (g.X[box] - x) ** 2 + (g.Y[box] - y) ** 2 < rr
         inside &= where[box]
-        m.hu[box][inside] = v.deep_hu if free else v.hu
+        m.hu[box][inside] = v.hu
