@@ -62,6 +62,7 @@ def test_the_first_scored_study_imports_torch(tmp_path):
     while "torch" not in sys.modules and time.time() - t < 120:
         app.processEvents()
         time.sleep(0.02)
+    w.close()  # as a user quits: scoring is cancelled and its threads joined before exit
     """
     assert _run(_window(then), tmp_path) == "True"
 
