@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from training import realcheck
+from training.bundled_options import bundled_parser as get_args_parser
 from training.model_readme import readme_text
-from training.options import bundled_parser as get_args_parser
 
 logger = logging.getLogger("training")
 

@@ -87,7 +87,7 @@ def register_export(subparsers: Any) -> None:
 
 
 def register_bundled(subparsers: Any) -> None:
-    from training.options import bundled_parser as get_args_parser
+    from training.bundled_options import bundled_parser as get_args_parser
 
     p = _sub(
         subparsers,

@@ -9,7 +9,7 @@ import pytest
 
 from training import train
 from training.bundled import fit_argv
-from training.options import bundled_parser
+from training.bundled_options import bundled_parser
 
 CARD = Path(__file__).resolve().parents[2] / "resources" / "model" / "model_card.json"
 
