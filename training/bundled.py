@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from training import realcheck
+from training import ensemble, realcheck
 from training.bundled_options import bundled_parser as get_args_parser
 from training.model_readme import readme_text
 
@@ -80,8 +80,11 @@ def _synth(out: Path, studies: int, seed: int, size: int, workers: int) -> None:
     logger.info("synthesised %d studies (seed %d) in %.0f s", studies, seed, time.time() - t)
 
 
-def fit_argv(a: argparse.Namespace, work: Path) -> list[str]:
-    """The `fit` command line the bundled model is trained with."""
+def fit_argv(
+    a: argparse.Namespace, work: Path, seed: int | None = None, run: str = "run"
+) -> list[str]:
+    """The `fit` command line the bundled model (or its member of ``seed``, trained into
+    ``work/run``) is trained with."""
     argv = [
         "--data",
         str(work / "train"),
@@ -96,7 +99,7 @@ def fit_argv(a: argparse.Namespace, work: Path) -> list[str]:
         "--cache-dir",
         str(work / "cache"),
         "--output-dir",
-        str(work / "run"),
+        str(work / run),
         "--size",
         str(a.size),
         "--arch",
@@ -112,7 +115,7 @@ def fit_argv(a: argparse.Namespace, work: Path) -> list[str]:
         "--device",
         a.device,
         "--seed",
-        str(a.fit_seed),
+        str(a.fit_seed if seed is None else seed),
     ]
     if a.arch == "densenet":
         argv += [
@@ -142,15 +145,23 @@ def fit_argv(a: argparse.Namespace, work: Path) -> list[str]:
     return argv
 
 
-def _fit(args: argparse.Namespace, work: Path) -> float:
-    """Run `fit`, or continue / reuse a run of the same settings in ``work``; returns the
-    training time in seconds (summed over epochs, from the run's log.jsonl)."""
+def member_runs(args: argparse.Namespace) -> list[tuple[int, str]]:
+    """(seed, run folder name) of each network: the first in ``run``, others ``run-seed<N>``."""
+    if args.members < 1:
+        raise ValueError(f"--members must be at least 1, got {args.members}")
+    seeds = [args.fit_seed + k for k in range(args.members)]
+    return [(s, "run" if k == 0 else f"run-seed{s}") for k, s in enumerate(seeds)]
+
+
+def _fit(args: argparse.Namespace, work: Path, seed: int, run: str = "run") -> float:
+    """Run `fit`, or continue / reuse a run of the same settings in ``work / run``; returns
+    the training time in seconds (summed over epochs, from the run's log.jsonl)."""
     import torch
 
     from training import train
 
-    fit_args = train.get_args_parser().parse_args(fit_argv(args, work))
-    ckpt = work / "run" / "checkpoint.pth"
+    fit_args = train.get_args_parser().parse_args(fit_argv(args, work, seed, run))
+    ckpt = work / run / "checkpoint.pth"
     state = torch.load(ckpt, map_location="cpu", weights_only=True) if ckpt.is_file() else None
     ignore = {"resume", "progress", "stop_after", "keep_epochs"}
     wanted = {k: v for k, v in train.args_to_plain(fit_args).items() if k not in ignore}
@@ -163,9 +174,9 @@ def _fit(args: argparse.Namespace, work: Path) -> float:
     else:
         if state is not None:
             logger.info("settings changed: training %s from scratch", ckpt.parent)
-            (work / "run" / "log.jsonl").unlink(missing_ok=True)
+            (work / run / "log.jsonl").unlink(missing_ok=True)
         train.main(fit_args)
-    lines = (work / "run" / "log.jsonl").read_text().splitlines()
+    lines = (work / run / "log.jsonl").read_text().splitlines()
     epochs = [r for r in map(json.loads, lines) if r.get("event") == "epoch"]
     return float(sum(r["train"]["time_s"] for r in epochs))
 
@@ -180,13 +191,19 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     train.setup_logging(None, True)
     _synth(work / "train", args.studies, args.train_seed, args.synth_size, args.workers)
     _synth(work / "test", args.test_studies, args.test_seed, args.synth_size, args.workers)
-    fit_s = _fit(args, work)
-    ckpt = work / "run" / "checkpoint.pth"
+    runs = member_runs(args)
+    fit_s = sum(_fit(args, work, seed, run) for seed, run in runs)
+    if len(runs) == 1:
+        ckpt = work / "run" / "checkpoint.pth"
+    else:
+        ckpt = work / "ensemble" / "checkpoint.pth"
+        ensemble.combine([work / run / "checkpoint.pth" for _, run in runs], ckpt)
+    eval_dir = ckpt.parent / "eval"
     eval_argv = [
         "--checkpoint",
         str(ckpt),
         "--output-dir",
-        str(work / "run" / "eval"),
+        str(eval_dir),
         "--rechoose-thresholds",  # on float32 outputs, as the viewer computes them
         "--realct",
         *args.realct,
@@ -201,14 +218,14 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         else "python -m training build-bundled " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     )
     out.mkdir(parents=True, exist_ok=True)
-    (work / "run" / "eval" / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (eval_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     res = export.main(
         export.get_args_parser().parse_args(
             [
                 "--checkpoint",
                 str(ckpt),
                 "--metrics",
-                str(work / "run" / "eval" / "metrics.json"),
+                str(eval_dir / "metrics.json"),
                 "--out",
                 str(out / "ichviewer-densenet.pt"),
                 "--command",
@@ -227,7 +244,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         )
         realct = realcheck.main(rc_args)
     (out / "README.md").write_text(readme_text(card, metrics, command, realct))
-    for png in (work / "run" / "eval").glob("*.png"):
+    for png in eval_dir.glob("*.png"):
         (out / png.name).write_bytes(png.read_bytes())
     logger.info(
         "bundled model written to %s in %.0f s (training %.0f s)", out, time.time() - t0, fit_s

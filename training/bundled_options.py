@@ -37,6 +37,14 @@ def bundled_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "is seed 0. Another seed on the same synthetic set sizes the run-to-run spread",
     )
     p.add_argument(
+        "--members",
+        type=int,
+        default=1,
+        help="train this many networks (seeds --fit-seed, --fit-seed + 1, ...) on the same "
+        "set and ship their ensemble (python -m training ensemble); each costs a training "
+        "run and a forward pass per slice in the viewer",
+    )
+    p.add_argument(
         "--synth-size",
         type=int,
         default=192,

@@ -19,6 +19,7 @@ from typing import Any
 #: Modules whose ``register(subparsers)`` adds subcommands after ``synth``, in --help order.
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "training.commands",
+    "training.ensemble",
     "training.montage",
     "training.camcheck",
     "training.realcheck",

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ichviewer.core.labels import LABELS
+from training import ensemble
 from training.options import export_parser as get_args_parser  # noqa: F401 (re-exported)
 
 logger = logging.getLogger("training")
@@ -114,6 +115,7 @@ def build_card(
         "arch": state.get("arch"),
         "arch_kwargs": state.get("arch_kwargs"),
         "supervision": supervision(fit_args, state.get("arch_kwargs") or {}),
+        **({"ensemble": ensemble.describe(state)} if state.get("members") else {}),
         "epochs": int(state.get("epoch", -1)) + 1,
         "training_time_s": (metrics or {}).get("training_time_s"),
         "fit_args": {

@@ -177,6 +177,7 @@ def _header_lines(card: dict[str, Any], metrics: dict[str, Any], command: str) -
         "brain/subdural/bone",
         f"- Initialisation: {card.get('initialisation')}",
         f"- Supervision: {card.get('supervision')}",
+        *([f"- Ensemble: {card['ensemble']}"] if card.get("ensemble") else []),
         f"- Data: {card.get('training_data')}",
         *split_lines,
         f"- Date: {card.get('date')}",

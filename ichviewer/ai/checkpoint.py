@@ -17,6 +17,10 @@ viewers refuse such a file instead of scoring it differently:
 left-right mirror image's feature maps, :func:`ichviewer.ai.network.mirror_averaged`) and
 ``study = {"threshold": float, "rule": str}`` (the study-level operating point on the
 study's largest P(any), :mod:`ichviewer.core.triage`).
+
+An ensemble of networks (:mod:`ichviewer.ai.ensemble`) is ``arch_kwargs["members"] = M``
+with its members' weights under ``features.parts.<m>.``; a viewer from before ensembles
+refuses the file by naming that keyword, rather than scoring it wrongly.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ichviewer.ai.ensemble import MemberFeatures
 from ichviewer.ai.network import DenseNetCAM
 
 
@@ -53,10 +54,8 @@ class PoolFirstTransition(nn.Module):
         return self.conv(F.avg_pool2d(F.relu(self.norm(x)), kernel_size=2, stride=2))
 
 
-def inference_copy(model: DenseNetCAM) -> DenseNetCAM:
-    """A rewritten deep copy of ``model`` for inference (the original is not changed)."""
-    net = copy.deepcopy(model.net).eval()
-    feats = net.features
+def _rewrite(feats: nn.Module) -> None:
+    """Apply the two rewrites to one torchvision ``features`` module, in place."""
     if isinstance(getattr(feats, "norm0", None), nn.BatchNorm2d):
         feats.conv0 = fold_batchnorm(feats.conv0, feats.norm0)
         feats.norm0 = nn.Identity()
@@ -69,5 +68,14 @@ def inference_copy(model: DenseNetCAM) -> DenseNetCAM:
             pool = module.pool
             if isinstance(pool, nn.AvgPool2d) and pool.kernel_size == 2 and pool.stride == 2:
                 setattr(feats, name, PoolFirstTransition(module.norm, module.conv))
+
+
+def inference_copy(model: DenseNetCAM) -> DenseNetCAM:
+    """A rewritten deep copy of ``model`` for inference (the original is not changed); each
+    member of an ensemble (:mod:`ichviewer.ai.ensemble`) is rewritten the same way."""
+    net = copy.deepcopy(model.net).eval()
+    feats = net.features
+    for part in feats.parts if isinstance(feats, MemberFeatures) else [feats]:
+        _rewrite(part)
     out = DenseNetCAM(net, model.arch, model.arch_kwargs)
     return out.eval().requires_grad_(False)

@@ -28,6 +28,8 @@ import torch.nn.functional as F
 import torchvision.models.densenet as tv_densenet
 from torch import nn
 
+from ichviewer.ai.ensemble import MAX_MEMBERS, EnsembleDenseNet
+
 logger = logging.getLogger("ichviewer.ai")
 
 #: Named torchvision variants; "densenet" is a custom size given entirely by kwargs.
@@ -49,9 +51,10 @@ CUSTOM_KWARGS = frozenset(
         "drop_rate",
         "memory_efficient",
         "pool",
+        "members",
     }
 )
-NAMED_KWARGS = frozenset({"drop_rate", "memory_efficient", "pool"})
+NAMED_KWARGS = frozenset({"drop_rate", "memory_efficient", "pool", "members"})
 #: Global pools (the ``pool`` kwarg; ours, not torchvision's): see the module docstring.
 POOLS: tuple[str, ...] = ("avg", "lse")
 #: ImageNet weights of the named variants (torchvision's enum, used only to find a cached file).
@@ -178,6 +181,9 @@ def check_arch(arch: str, kwargs: dict[str, Any]) -> dict[str, Any]:
             )
     if out.get("pool", "avg") not in POOLS:
         raise ValueError(f"pool must be one of {', '.join(POOLS)}, got {out['pool']!r}")
+    members = out.get("members", 1)
+    if not isinstance(members, int) or isinstance(members, bool) or not 1 <= members <= MAX_MEMBERS:
+        raise ValueError(f"members must be an int from 1 to {MAX_MEMBERS}, got {members!r}")
     for key in ("growth_rate", "num_init_features", "bn_size"):
         if key in out and (not isinstance(out[key], int) or out[key] < 1):
             raise ValueError(f"{key} must be a positive int, got {out[key]!r}")
@@ -191,7 +197,7 @@ def check_arch(arch: str, kwargs: dict[str, Any]) -> dict[str, Any]:
             f"block_config {list(out['block_config'])} is larger than any DenseNet (at most "
             f"{MAX_BLOCKS} blocks of {MAX_LAYERS_PER_BLOCK} layers)"
         )
-    n = estimated_parameters(arch, out)
+    n = estimated_parameters(arch, out) * members
     if n > MAX_PARAMETERS:
         raise ValueError(
             f"the architecture asks for about {n / 1e6:.0f} M parameters; at most "
@@ -267,19 +273,45 @@ def build_model(
     ("avg" or "lse", see the module docstring), which is ours.
     """
     kwargs = check_arch(arch, kwargs)
-    tv_kwargs = {k: v for k, v in kwargs.items() if k != "pool"}
-    if arch == CUSTOM_ARCH:
-        net = tv_densenet.DenseNet(num_classes=num_classes, **tv_kwargs)
-    else:
-        net = NAMED_ARCHS[arch](weights=None, num_classes=num_classes, **tv_kwargs)
+    tv_kwargs = {k: v for k, v in kwargs.items() if k not in ("pool", "members")}
+    nets = []
+    for _ in range(kwargs.get("members", 1)):
+        if arch == CUSTOM_ARCH:
+            nets.append(tv_densenet.DenseNet(num_classes=num_classes, **tv_kwargs))
+        else:
+            nets.append(NAMED_ARCHS[arch](weights=None, num_classes=num_classes, **tv_kwargs))
     stored = {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
-    model = DenseNetCAM(net, arch, stored)
+    model = DenseNetCAM(nets[0] if len(nets) == 1 else EnsembleDenseNet(nets), arch, stored)
     if imagenet:
         path = imagenet_weights_available(arch)
         if path is None:
             logger.info("no cached ImageNet weights for %s; starting from random init", arch)
         else:
-            _load_imagenet(net, path)
+            for net in nets:
+                _load_imagenet(net, path)
             model.imagenet_init = True
             logger.info("feature extractor initialised from %s", path)
+    return model
+
+
+def ensemble_of(models: list[DenseNetCAM]) -> DenseNetCAM:
+    """One network scoring the mean of ``models``' label maps (:mod:`ichviewer.ai.ensemble`).
+
+    The members must be single networks of one architecture (same arch and kwargs); their
+    weights are shared with the result, not copied.
+    """
+    if len(models) < 2:
+        raise ValueError("an ensemble needs at least two networks")
+    first = models[0]
+    for k, m in enumerate(models):
+        if isinstance(m.net, EnsembleDenseNet):
+            raise ValueError(f"network {k} is an ensemble already")
+        if (m.arch, m.arch_kwargs) != (first.arch, first.arch_kwargs):
+            raise ValueError(
+                f"network {k} is {m.arch} {m.arch_kwargs}, network 0 {first.arch} "
+                f"{first.arch_kwargs}: members must share one architecture"
+            )
+    kwargs = {**first.arch_kwargs, "members": len(models)}
+    model = DenseNetCAM(EnsembleDenseNet([m.net for m in models]), first.arch, kwargs)
+    model.imagenet_init = all(m.imagenet_init for m in models)
     return model

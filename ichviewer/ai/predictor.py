@@ -364,5 +364,6 @@ class Predictor:
             "input_size": self.spec.size,
             "series_context_mm": None if self.context is None else list(self.context.distances_mm),
             "mirror_average": self.mirror_average,
+            "members": int(self.checkpoint.arch_kwargs.get("members", 1)),
             "study_threshold": self.study_threshold,
         }

@@ -28,6 +28,7 @@ import warnings
 import torch
 from torch import nn
 
+from ichviewer.ai.ensemble import MemberFeatures
 from ichviewer.ai.fastpath import PoolFirstTransition
 from ichviewer.ai.network import DenseNetCAM
 
@@ -71,13 +72,12 @@ class _Transition(nn.Module):
         return self.conv(self.pool(self.relu(self.norm(x))))
 
 
-class TraceableFeatures(nn.Module):
-    """The feature maps F (after norm5 + ReLU) of an :func:`inference_copy` network, as a
-    module with no data-dependent control flow (the same arithmetic, same parameters)."""
+class _TraceableDenseNet(nn.Module):
+    """One DenseNet's feature extractor (an :func:`inference_copy`'s ``features``) without
+    data-dependent control flow: the same arithmetic, the same parameters."""
 
-    def __init__(self, fast: DenseNetCAM) -> None:
+    def __init__(self, feats: nn.Module) -> None:
         super().__init__()
-        feats = fast.net.features
         if not isinstance(getattr(feats, "norm0", None), nn.Identity):
             raise ValueError("stem without a folded norm0 (not an inference_copy)")
         self.conv0, self.relu0, self.pool0 = feats.conv0, nn.ReLU(), feats.pool0
@@ -104,6 +104,23 @@ class TraceableFeatures(nn.Module):
             if k < len(self.transitions):
                 x = self.transitions[k](x)
         return self.relu5(self.norm5(x))
+
+
+class TraceableFeatures(nn.Module):
+    """The feature maps F (after norm5 + ReLU) of an :func:`inference_copy` network, as a
+    module with no data-dependent control flow; an ensemble's members side by side
+    (:mod:`ichviewer.ai.ensemble`)."""
+
+    def __init__(self, fast: DenseNetCAM) -> None:
+        super().__init__()
+        feats = fast.net.features
+        parts = feats.parts if isinstance(feats, MemberFeatures) else [feats]
+        self.parts = nn.ModuleList(_TraceableDenseNet(f) for f in parts)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if len(self.parts) == 1:
+            return self.parts[0](x)
+        return torch.cat([part(x) for part in self.parts], 1)
 
 
 def quantize_features(fast: DenseNetCAM, calibration: torch.Tensor) -> nn.Module:

@@ -34,6 +34,19 @@ def test_the_training_seed_is_a_build_option_and_the_bundled_model_is_seed_0(tmp
     assert card["fit_args"]["seed"] == 0
 
 
+def test_members_are_consecutive_seeds_trained_into_their_own_folders(tmp_path):
+    from training.bundled import member_runs
+
+    args = bundled_parser().parse_args(["--fit-seed", "1", "--members", "3"])
+    runs = member_runs(args)
+    assert runs == [(1, "run"), (2, "run-seed2"), (3, "run-seed3")]
+    fits = [train.get_args_parser().parse_args(fit_argv(args, tmp_path, s, r)) for s, r in runs]
+    assert [f.seed for f in fits] == [1, 2, 3]
+    assert len({f.output_dir for f in fits}) == 3  # no member overwrites another
+    assert len({f.cache_dir for f in fits}) == 1  # one preprocessing cache for all
+    assert member_runs(bundled_parser().parse_args([])) == [(0, "run")]
+
+
 def test_the_generator_hash_covers_every_module_the_generator_imports():
     """A module that decides pixels but is missing from GENERATOR_MODULES would let a set
     written by older code be reused."""
