@@ -114,6 +114,17 @@ def model_summary_html(info: ModelInfo | None, status: str = "", *, metrics: boo
             else "none: every slice is scored on its own",
         )
     )
+    members = int(info.runtime.get("members") or 1)
+    if members > 1:
+        rows.append(
+            (
+                "Ensemble",
+                _e(
+                    card.get("ensemble")
+                    or f"the mean of {members} networks' activation maps (one heatmap)"
+                ),
+            )
+        )
     if card.get("limitations"):
         rows.append(("Limitations", _e(card["limitations"])))
     if card.get("retrain"):

@@ -126,3 +126,13 @@ def test_the_fast_paths_rewrite_every_member():
 def test_int8_quantises_every_member(pair_ckpt):
     pred = Predictor(pair_ckpt, device="cpu", precision="int8")
     assert pred.precision == "int8"  # it passed the agreement check against fp32 at load
+
+
+def test_the_model_information_says_it_is_an_ensemble(pair_ckpt, tiny_ckpt):
+    from ichviewer.ai.engine import ModelInfo
+    from ichviewer.ui.model_panel import model_summary_html
+
+    pair = model_summary_html(ModelInfo.from_predictor(Predictor(pair_ckpt, device="cpu")))
+    assert "<b>Ensemble</b>" in pair and "mean of 2 networks" in pair
+    single = model_summary_html(ModelInfo.from_predictor(Predictor(tiny_ckpt, device="cpu")))
+    assert "Ensemble" not in single
