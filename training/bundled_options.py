@@ -39,10 +39,10 @@ def bundled_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument(
         "--members",
         type=int,
-        default=1,
+        default=2,
         help="train this many networks (seeds --fit-seed, --fit-seed + 1, ...) on the same "
-        "set and ship their ensemble (python -m training ensemble); each costs a training "
-        "run and a forward pass per slice in the viewer",
+        "set and ship their ensemble (python -m training ensemble; the bundled model is "
+        "seeds 0 and 1); each costs a training run and a forward pass per slice in the viewer",
     )
     p.add_argument(
         "--synth-size",

@@ -25,13 +25,15 @@ def test_build_options_reach_fit(tmp_path):
     assert _fit_args([], tmp_path).balanced is None  # 0 = no balanced sampling
 
 
-def test_the_training_seed_is_a_build_option_and_the_bundled_model_is_seed_0(tmp_path):
+def test_the_training_seed_is_a_build_option_and_the_bundled_model_is_seeds_0_and_1(tmp_path):
     # The same recipe trained with another seed flags very differently on real CT: the
     # spread must be reproducible with the one command, and the default must stay the card's.
     assert _fit_args([], tmp_path).seed == 0
     assert _fit_args(["--fit-seed", "1"], tmp_path).seed == 1
     card = json.loads(CARD.read_text())
-    assert card["fit_args"]["seed"] == 0
+    # the bundled model is the ensemble of seeds 0 and 1 (build-bundled --members 2)
+    assert card["fit_args"]["seed"] == [0, 1] and card["arch_kwargs"]["members"] == 2
+    assert "--members 2" in card["command"]
 
 
 def test_members_are_consecutive_seeds_trained_into_their_own_folders(tmp_path):
@@ -44,7 +46,8 @@ def test_members_are_consecutive_seeds_trained_into_their_own_folders(tmp_path):
     assert [f.seed for f in fits] == [1, 2, 3]
     assert len({f.output_dir for f in fits}) == 3  # no member overwrites another
     assert len({f.cache_dir for f in fits}) == 1  # one preprocessing cache for all
-    assert member_runs(bundled_parser().parse_args([])) == [(0, "run")]
+    assert member_runs(bundled_parser().parse_args([])) == [(0, "run"), (1, "run-seed1")]
+    assert member_runs(bundled_parser().parse_args(["--members", "1"])) == [(0, "run")]
 
 
 def test_the_generator_hash_covers_every_module_the_generator_imports():
@@ -89,6 +92,11 @@ def test_committed_model_is_what_the_documented_command_trains(tmp_path):
     given = vars(bundled_parser().parse_args(kept[4:]))
     assert given == vars(bundled_parser().parse_args(["--no-progress"]))
     want = train.args_to_plain(_fit_args(["--no-progress"], Path(work)))
+    from training.bundled import member_runs
+
+    runs = member_runs(bundled_parser().parse_args([]))
+    if len(runs) > 1:  # an ensemble's card lists its members' seeds
+        want["seed"] = [seed for seed, _ in runs]
     ignore = {"progress", "resume", "stop_after", "workers", "threads", "device", "imagenet"}
     ignore |= {"keep_epochs"}
     got = {k: v for k, v in card["fit_args"].items() if k not in ignore}
