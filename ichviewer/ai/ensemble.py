@@ -43,6 +43,12 @@ class MemberFeatures(nn.Module):
         return torch.cat([part(x) for part in self.parts], dim=1)
 
 
+def feature_parts(features: nn.Module) -> list[nn.Module]:
+    """The torchvision ``features`` modules inside ``features``: an ensemble's members, or
+    ``features`` itself for a single network (what the fast paths rewrite one by one)."""
+    return list(features.parts) if isinstance(features, MemberFeatures) else [features]
+
+
 def combined_classifier(classifiers: Sequence[nn.Linear]) -> nn.Linear:
     """One linear layer on the concatenated features that gives the mean of the members'
     outputs: weight ``[W_1, ..., W_M] / M``, bias ``mean(b_m)``."""
@@ -67,7 +73,3 @@ class EnsembleDenseNet(nn.Module):
             raise ValueError(f"an ensemble has 2 to {MAX_MEMBERS} members, got {len(nets)}")
         self.features = MemberFeatures([net.features for net in nets])
         self.classifier = combined_classifier([net.classifier for net in nets])
-
-    @property
-    def members(self) -> int:
-        return len(self.features.parts)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ichviewer.ai.ensemble import MemberFeatures
+from ichviewer.ai.ensemble import feature_parts
 from ichviewer.ai.network import DenseNetCAM
 
 
@@ -74,8 +74,7 @@ def inference_copy(model: DenseNetCAM) -> DenseNetCAM:
     """A rewritten deep copy of ``model`` for inference (the original is not changed); each
     member of an ensemble (:mod:`ichviewer.ai.ensemble`) is rewritten the same way."""
     net = copy.deepcopy(model.net).eval()
-    feats = net.features
-    for part in feats.parts if isinstance(feats, MemberFeatures) else [feats]:
+    for part in feature_parts(net.features):
         _rewrite(part)
     out = DenseNetCAM(net, model.arch, model.arch_kwargs)
     return out.eval().requires_grad_(False)

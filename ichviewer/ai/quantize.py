@@ -28,7 +28,7 @@ import warnings
 import torch
 from torch import nn
 
-from ichviewer.ai.ensemble import MemberFeatures
+from ichviewer.ai.ensemble import feature_parts
 from ichviewer.ai.fastpath import PoolFirstTransition
 from ichviewer.ai.network import DenseNetCAM
 
@@ -113,9 +113,7 @@ class TraceableFeatures(nn.Module):
 
     def __init__(self, fast: DenseNetCAM) -> None:
         super().__init__()
-        feats = fast.net.features
-        parts = feats.parts if isinstance(feats, MemberFeatures) else [feats]
-        self.parts = nn.ModuleList(_TraceableDenseNet(f) for f in parts)
+        self.parts = nn.ModuleList(_TraceableDenseNet(f) for f in feature_parts(fast.net.features))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if len(self.parts) == 1:
