@@ -56,19 +56,18 @@ def combine(paths: list[Path], out: Path) -> dict[str, Any]:
     """
     import torch
 
-    from ichviewer.ai.network import build_model, ensemble_of
+    from ichviewer.ai.network import ensemble_of
+    from training.evaluate import load_model
 
     if len(paths) < 2:
         raise ValueError("an ensemble needs at least two --checkpoint")
     states, models = [], []
     for path in paths:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(state, dict) or "model" not in state or "format" in state:
+        model, _, state = load_model(path)
+        if "model" not in state:  # load_model read a viewer checkpoint
             raise ValueError(f"{path}: not a training checkpoint.pth from `fit`")
-        if "members" in (state.get("arch_kwargs") or {}):
+        if "members" in state["arch_kwargs"]:
             raise ValueError(f"{path}: is an ensemble already; give its members instead")
-        model = build_model(state["arch"], num_classes=6, **state["arch_kwargs"])
-        model.load_state_dict(state["model"])
         states.append(state)
         models.append(model)
     first = states[0]

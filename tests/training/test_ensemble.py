@@ -92,3 +92,17 @@ def test_runs_of_another_recipe_or_the_same_seed_are_refused(folders, runs, tmp_
     with pytest.raises(ValueError, match="share a seed"):
         combine([runs[0] / "checkpoint.pth", runs[0] / "checkpoint.pth"], tmp_path / "x.pth")
     assert not (tmp_path / "x.pth").exists()
+
+
+def test_members_started_from_imagenet_make_an_ensemble_that_says_so(runs, tmp_path):
+    paths = []
+    for seed in (0, 1):
+        state = torch.load(runs[seed] / "checkpoint.pth", map_location="cpu", weights_only=True)
+        state["imagenet_init"] = True
+        paths.append(tmp_path / f"m{seed}.pth")
+        torch.save(state, paths[-1])
+    from training.ensemble import combine
+
+    assert combine(paths, tmp_path / "ens.pth")["imagenet_init"] is True
+    plain = [runs[seed] / "checkpoint.pth" for seed in (0, 1)]
+    assert combine(plain, tmp_path / "ens2.pth")["imagenet_init"] is False
