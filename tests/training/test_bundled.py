@@ -152,3 +152,37 @@ def test_committed_card_readme_and_checkpoint_agree():
     assert ck.thresholds == pytest.approx(metrics["thresholds"])
     assert ck.context is not None and ck.context.to_dict() == metrics["slice_context"]
     assert ck.slice_thresholds == pytest.approx(metrics["slice_thresholds"])
+
+
+def test_members_train_side_by_side_on_a_cpu_with_a_core_each(monkeypatch):
+    from training import bundled
+
+    monkeypatch.setattr(bundled.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    args = bundled_parser().parse_args(["--device", "cpu"])
+    assert bundled.member_threads(args, 2) == 1  # two cores: one each
+    assert bundled.member_threads(args, 1) is None  # one network: all cores to it
+    assert bundled.member_threads(args, 3) is None  # fewer cores than members
+    assert bundled.member_threads(bundled_parser().parse_args(["--device", "cuda"]), 2) is None
+    seq = bundled_parser().parse_args(["--device", "cpu", "--sequential-members"])
+    assert bundled.member_threads(seq, 2) is None
+    monkeypatch.setattr(bundled.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    assert bundled.member_threads(args, 2) == 4
+
+
+@pytest.mark.slow
+def test_a_tiny_two_member_build_trains_both_side_by_side_and_ships_their_ensemble(tmp_path):
+    from training import bundled
+
+    work, out = tmp_path / "work", tmp_path / "out"
+    argv = ["--work", str(work), "--out", str(out), "--studies", "10", "--test-studies", "3"]
+    argv += ["--epochs", "1", "--size", "64", "--synth-size", "64", "--device", "cpu"]
+    args = bundled_parser().parse_args([*argv, "--no-progress", "--realct"])
+    if bundled.member_threads(args, 2) is None:
+        pytest.skip("one CPU core: members train one after another")
+    metrics = bundled.main(args)
+    for run in ("run", "run-seed1"):  # each member trained in its own process and folder
+        log = (work / run / "log.txt").read_text()
+        assert "epoch 0" in log
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["fit_args"]["seed"] == [0, 1] and card["arch_kwargs"]["members"] == 2
+    assert metrics["training_wall_s"] > 0 and metrics["training_time_s"] > 0

@@ -267,3 +267,23 @@ class TestAppearance:
         a = prepare_masked_batch(x, m, spec, torch.Generator().manual_seed(1), {})
         b = prepare_masked_batch(x, m, spec, torch.Generator().manual_seed(1), {"appearance": 1.0})
         assert torch.equal(a[1], b[1]) and not torch.equal(a[0], b[0])
+
+
+def test_binomial_blur_is_the_separable_binomial_filter():
+    import torch.nn.functional as F
+
+    from training.augment import BINOMIAL5, binomial_blur
+
+    x = torch.rand(3, 3, 20, 24) * 200 - 50
+    k = torch.tensor(BINOMIAL5)
+    ref = F.conv2d(
+        F.pad(x, (2, 2, 0, 0), mode="replicate"), k.view(1, 1, 1, 5).repeat(3, 1, 1, 1), groups=3
+    )
+    ref = F.conv2d(
+        F.pad(ref, (0, 0, 2, 2), mode="replicate"), k.view(1, 1, 5, 1).repeat(3, 1, 1, 1), groups=3
+    )
+    out = binomial_blur(x)
+    assert out.shape == x.shape
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-4)
+    flat = torch.full((1, 1, 9, 9), 40.0)
+    assert torch.equal(binomial_blur(flat), flat)  # a flat region (and its edges) stays put
