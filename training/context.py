@@ -24,6 +24,16 @@ logger = logging.getLogger("training")
 
 DEFAULT_L2 = 1e-3
 
+#: What a label's row of the stage may look at: every label's features, or its own only.
+CONTEXT_LABELS = ("all", "own")
+
+
+def own_label_mask(distances_mm: Sequence[float]) -> np.ndarray:
+    """(6, n_features) 1 where a weight links a label to its own features, else 0 (the
+    features are blocks of 6, one per label: own logit, then mean and max per distance)."""
+    blocks = 1 + 2 * len(distances_mm)
+    return np.tile(np.eye(len(LABELS)), (1, blocks))
+
 
 def series_groups(series: Sequence[str]) -> list[np.ndarray]:
     """Indices of each series' slices, in order of first appearance."""
@@ -70,18 +80,28 @@ def fit_context(
     distances_mm: Sequence[float] = DEFAULT_DISTANCES_MM,
     l2: float = DEFAULT_L2,
     max_iter: int = 500,
+    labels_seen: str = "all",
 ) -> SliceContext:
     """Weights of the stage that best predict ``labels`` (N, 6) from the network's
     ``probabilities`` (N, 6) of the same slices, grouped by ``series`` and placed by
     ``positions_mm``. Starts from the identity (p' = p), so a split too small to learn
-    from changes little."""
+    from changes little. ``labels_seen="own"`` holds each label's weights on the other
+    labels' features at 0: a label is revised by its own logits along the series only, not
+    by how the training data's subtypes happen to occur together."""
     x_np = split_features(probabilities, series, positions_mm, distances_mm)
     y_np = np.asarray(labels, dtype=np.float64)
     if x_np.shape[0] != y_np.shape[0] or y_np.shape[1:] != (len(LABELS),):
         raise ValueError(f"labels must be ({x_np.shape[0]}, {len(LABELS)}), got {y_np.shape}")
     if x_np.shape[0] == 0:
         raise ValueError("no slices to fit the series context on")
+    if labels_seen not in CONTEXT_LABELS:
+        raise ValueError(
+            f"labels_seen must be one of {', '.join(CONTEXT_LABELS)}, got {labels_seen!r}"
+        )
     start = identity_context(distances_mm)
+    mask = torch.from_numpy(
+        own_label_mask(distances_mm) if labels_seen == "own" else np.ones_like(start.weight)
+    )
     x = torch.from_numpy(x_np)
     y = torch.from_numpy(y_np)
     w = torch.tensor(start.weight, requires_grad=True)
@@ -91,20 +111,23 @@ def fit_context(
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
+        wm = w * mask
         bce = torch.nn.functional.binary_cross_entropy_with_logits(
-            x @ w.T + b, y, reduction="none"
+            x @ wm.T + b, y, reduction="none"
         ).mean(0)
-        loss = (bce * lw).sum() / lw.sum() + l2 * (w**2).sum()
+        loss = (bce * lw).sum() / lw.sum() + l2 * (wm**2).sum()
         loss.backward()
         return loss
 
     loss = float(opt.step(closure).detach())
-    ctx = SliceContext(tuple(distances_mm), w.detach().numpy(), b.detach().numpy())
+    ctx = SliceContext(tuple(distances_mm), (w * mask).detach().numpy(), b.detach().numpy())
     logger.info(
-        "series context fitted on %d slices (distances %s mm, L2 %g): loss %.4f",
+        "series context fitted on %d slices (distances %s mm, L2 %g, %s labels' features): "
+        "loss %.4f",
         len(x_np),
         "/".join(f"{d:g}" for d in distances_mm),
         l2,
+        labels_seen,
         loss,
     )
     return ctx

@@ -53,8 +53,8 @@ logger = logging.getLogger("training")
 
 CONTEXT_RULE = (
     "series context: each slice's probabilities revised with the network's on the slices "
-    "{mm} away (per-label logistic regression on logits, mean and max of the two sides, "
-    "L2 {l2:g}), fitted on the validation split; thresholds chosen on its revised outputs"
+    "{mm} away (per-label logistic regression on {seen} logits, mean and max of the two "
+    "sides, L2 {l2:g}), fitted on the validation split; thresholds chosen on its revised outputs"
 )
 
 STUDY_RULE = (
@@ -252,6 +252,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                 *split_series(splits["val"]),
                 distances_mm=args.context_mm,
                 l2=args.context_l2,
+                labels_seen=args.context_labels,
             )
             for name, p in list(probs.items()):
                 metrics[f"{name}_slice_only"] = summarize(
@@ -263,7 +264,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             metrics["slice_context"] = context.to_dict()
             metrics["slice_thresholds"] = slice_thresholds
             metrics["context_rule"] = CONTEXT_RULE.format(
-                mm=" and ".join(f"±{d:g} mm" for d in context.distances_mm), l2=args.context_l2
+                mm=" and ".join(f"±{d:g} mm" for d in context.distances_mm),
+                l2=args.context_l2,
+                seen="its own" if args.context_labels == "own" else "all labels'",
             )
         for name, p in probs.items():
             metrics[name] = summarize(splits[name].labels, p, thresholds or None)

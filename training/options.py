@@ -223,6 +223,13 @@ def eval_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
     p.add_argument("--context-l2", type=float, default=1e-3, help="L2 penalty of the stage")
     p.add_argument(
+        "--context-labels",
+        choices=("all", "own"),
+        default="all",
+        help="what a label's revision looks at: every label's logits along the series (all), "
+        "or its own only (own)",
+    )
+    p.add_argument(
         "--no-mirror-average",
         dest="mirror_average",
         action="store_false",

@@ -53,6 +53,21 @@ class TestFitContext:
         alone = ctx.apply(p[one], pos[one])
         np.testing.assert_allclose(apply_by_series(ctx, p, s, pos)[one], alone, atol=1e-7)
 
+    def test_own_labels_only_still_learns_the_edges_and_ignores_other_labels(self):
+        p, y, s, pos = edge_blind_split(150, seed=0)
+        # another label runs where 'any' does: "all" may lean on it, "own" must not
+        p[:, 0] = np.where(y[:, ANY] == 1, 0.6, 0.05)
+        own = fit_context(p, y, s, pos, labels_seen="own")
+        every = fit_context(p, y, s, pos)
+        others = [c for c in range(own.weight.shape[1]) if c % 6 != ANY]
+        assert np.abs(own.weight[ANY, others]).max() == 0
+        assert np.abs(every.weight[ANY, others]).max() > 0.1
+        pt, yt, st, post = edge_blind_split(80, seed=1)
+        revised = apply_by_series(own, pt, st, post)
+        assert roc_auc(yt[:, ANY], revised[:, ANY]) > roc_auc(yt[:, ANY], pt[:, ANY]) + 0.03
+        with pytest.raises(ValueError, match="labels_seen"):
+            fit_context(p, y, s, pos, labels_seen="some")
+
     def test_bad_shapes_are_refused(self):
         p, y, s, pos = edge_blind_split(3, seed=3)
         with pytest.raises(ValueError, match="labels must be"):
