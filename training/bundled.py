@@ -1,10 +1,11 @@
 """``python -m training build-bundled``: the one command behind resources/model/.
 
 Generates two synthetic sets from different seeds (train+val, and a test set whose seed is
-never used in training), fits a small DenseNet on CPU, evaluates it on the held-out set and
-on real CT believed negative, exports the viewer checkpoint and writes model_card.json,
-metrics.json and README.md next to it. Defaults are sized for about an hour on two CPU
-cores; pass a larger --studies / --size / --arch on a GPU.
+never used in training), fits small DenseNets (two seeds, side by side on a CPU, a core
+each) and combines them, evaluates the ensemble on the held-out set and on real CT believed
+negative, exports the viewer checkpoint and writes model_card.json, metrics.json and
+README.md next to it. Defaults are sized for about an hour on two CPU cores; pass a larger
+--studies / --size / --arch on a GPU.
 """
 
 from __future__ import annotations
@@ -190,10 +191,10 @@ def _fit_seconds(run_dir: Path) -> float:
 def member_threads(args: argparse.Namespace, n: int) -> int | None:
     """Torch threads for each of ``n`` members trained side by side on the CPU, or None to
     train them one after another (one member, --sequential-members, a GPU, or fewer cores
-    than members). Side by side at one thread each, two members train in about 0.7 of the
-    time they take one after another at two threads each (on these 2 cores: a small
-    DenseNet's many small layers keep two threads from doubling one thread's speed, and the
-    augmentation runs on one)."""
+    than members). On 2 cores (Xeon, bf16 autocast) the bundled recipe trains at 43 images/s
+    in each of two one-thread processes side by side, against 60 for one two-thread
+    process: a small DenseNet's many small layers keep a second thread from doubling the
+    speed of one (tests/bench/bench_members.py)."""
     if n < 2 or not args.parallel_members or args.device not in ("auto", "cpu"):
         return None
     if args.device == "auto":

@@ -80,14 +80,15 @@ def fit_context(
     distances_mm: Sequence[float] = DEFAULT_DISTANCES_MM,
     l2: float = DEFAULT_L2,
     max_iter: int = 500,
-    labels_seen: str = "all",
+    labels_seen: str = "own",
 ) -> SliceContext:
     """Weights of the stage that best predict ``labels`` (N, 6) from the network's
     ``probabilities`` (N, 6) of the same slices, grouped by ``series`` and placed by
     ``positions_mm``. Starts from the identity (p' = p), so a split too small to learn
-    from changes little. ``labels_seen="own"`` holds each label's weights on the other
-    labels' features at 0: a label is revised by its own logits along the series only, not
-    by how the training data's subtypes happen to occur together."""
+    from changes little. ``labels_seen="own"`` (the default) holds each label's weights on
+    the other labels' features at 0: a label is revised by its own logits along the series
+    only, not by how the synthetic subtypes happen to occur together (a generator's habit,
+    not a scanner's). ``"all"`` lets every label's row see every label's features."""
     x_np = split_features(probabilities, series, positions_mm, distances_mm)
     y_np = np.asarray(labels, dtype=np.float64)
     if x_np.shape[0] != y_np.shape[0] or y_np.shape[1:] != (len(LABELS),):

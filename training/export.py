@@ -178,6 +178,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     model, spec, _ = load_model(ckpt)
     card = build_card(state, metrics, command, args.training_data)
     card.update(name=args.name, version=args.version)
+    if args.provenance:
+        card["provenance"] = args.provenance
     out = Path(args.out)
     context = (metrics or {}).get("slice_context")
     extra: dict[str, Any] = {}

@@ -172,6 +172,7 @@ def _header_lines(card: dict[str, Any], metrics: dict[str, Any], command: str) -
         command,
         "```",
         "",
+        *([card["provenance"], ""] if card.get("provenance") else []),
         f"- Architecture: {card.get('arch')} {json.dumps(card.get('arch_kwargs'))}, "
         f"input {metrics['preprocess']['size']} px, {metrics['preprocess']['mode']} windows "
         "brain/subdural/bone",

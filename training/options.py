@@ -225,9 +225,9 @@ def eval_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument(
         "--context-labels",
         choices=("all", "own"),
-        default="all",
-        help="what a label's revision looks at: every label's logits along the series (all), "
-        "or its own only (own)",
+        default="own",
+        help="what a label's revision looks at: its own logits along the series (own, the "
+        "default since 2026-12-04), or every label's (all)",
     )
     p.add_argument(
         "--no-mirror-average",
@@ -297,5 +297,11 @@ def export_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "--command",
         default=None,
         help="the command that reproduces the model (recorded in the card)",
+    )
+    p.add_argument(
+        "--provenance",
+        default=None,
+        help="how this file came from that command when it did not come from it alone (say, "
+        "a later eval refitted its series context); recorded in the card and its README",
     )
     return p

@@ -58,7 +58,7 @@ class TestFitContext:
         # another label runs where 'any' does: "all" may lean on it, "own" must not
         p[:, 0] = np.where(y[:, ANY] == 1, 0.6, 0.05)
         own = fit_context(p, y, s, pos, labels_seen="own")
-        every = fit_context(p, y, s, pos)
+        every = fit_context(p, y, s, pos, labels_seen="all")
         others = [c for c in range(own.weight.shape[1]) if c % 6 != ANY]
         assert np.abs(own.weight[ANY, others]).max() == 0
         assert np.abs(every.weight[ANY, others]).max() > 0.1
