@@ -191,10 +191,10 @@ def _fit_seconds(run_dir: Path) -> float:
 def member_threads(args: argparse.Namespace, n: int) -> int | None:
     """Torch threads for each of ``n`` members trained side by side on the CPU, or None to
     train them one after another (one member, --sequential-members, a GPU, or fewer cores
-    than members). On 2 cores (Xeon, bf16 autocast) the bundled recipe trains at 43 images/s
-    in each of two one-thread processes side by side, against 60 for one two-thread
-    process: a small DenseNet's many small layers keep a second thread from doubling the
-    speed of one (tests/bench/bench_members.py)."""
+    than members). A small DenseNet's many small layers keep a second thread from doubling
+    the speed of one: on 2 cores (Xeon, bf16 autocast) two one-thread processes side by side
+    train 1.18x as fast as one two-thread process after the other
+    (tests/bench/bench_members.py)."""
     if n < 2 or not args.parallel_members or args.device not in ("auto", "cpu"):
         return None
     if args.device == "auto":

@@ -176,6 +176,7 @@ def test_a_tiny_two_member_build_trains_both_side_by_side_and_ships_their_ensemb
     work, out = tmp_path / "work", tmp_path / "out"
     argv = ["--work", str(work), "--out", str(out), "--studies", "10", "--test-studies", "3"]
     argv += ["--epochs", "1", "--size", "64", "--synth-size", "64", "--device", "cpu"]
+    argv += ["--workers", "1"]  # synthesis in this process: no fork of a threaded pytest
     args = bundled_parser().parse_args([*argv, "--no-progress", "--realct"])
     if bundled.member_threads(args, 2) is None:
         pytest.skip("one CPU core: members train one after another")
