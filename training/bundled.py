@@ -15,13 +15,13 @@ import hashlib
 import json
 import logging
 import multiprocessing
-import os
 import shlex
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from ichviewer.core.cpu import usable_cores
 from training import ensemble, realcheck
 from training.bundled_options import bundled_parser as get_args_parser
 from training.model_readme import readme_text
@@ -202,10 +202,10 @@ def member_threads(args: argparse.Namespace, n: int) -> int | None:
 
         if torch.cuda.is_available():
             return None
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if (cores or 1) < n:
+    cores = usable_cores()
+    if cores < n:
         return None
-    return args.threads or max(1, (cores or 1) // n)
+    return args.threads or cores // n
 
 
 def _fit_child(args: argparse.Namespace, work: str, seed: int, run: str) -> None:

@@ -17,22 +17,24 @@ import numpy as np
 import torch
 
 from ichviewer.core.labels import LABELS, RSNA_LOSS_WEIGHTS
-from ichviewer.core.slice_context import SliceContext, context_features, identity_context
+from ichviewer.core.slice_context import (
+    SliceContext,
+    context_features,
+    identity_context,
+    n_features,
+)
+from training.options import CONTEXT_LABELS
 from training.options import DEFAULT_CONTEXT_MM as DEFAULT_DISTANCES_MM
 
 logger = logging.getLogger("training")
 
 DEFAULT_L2 = 1e-3
 
-#: What a label's row of the stage may look at: every label's features, or its own only.
-CONTEXT_LABELS = ("all", "own")
-
 
 def own_label_mask(distances_mm: Sequence[float]) -> np.ndarray:
     """(6, n_features) 1 where a weight links a label to its own features, else 0 (the
     features are blocks of 6, one per label: own logit, then mean and max per distance)."""
-    blocks = 1 + 2 * len(distances_mm)
-    return np.tile(np.eye(len(LABELS)), (1, blocks))
+    return np.tile(np.eye(len(LABELS)), (1, n_features(distances_mm) // len(LABELS)))
 
 
 def series_groups(series: Sequence[str]) -> list[np.ndarray]:

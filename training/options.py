@@ -14,6 +14,9 @@ TRAIN_SEED = 1000
 TEST_SEED = 9000
 #: Distances (mm) the series-context stage looks at: one and two 5 mm slices away.
 DEFAULT_CONTEXT_MM = (5.0, 10.0)
+#: What a label's row of the series-context stage may look at: every label's features, or
+#: its own only (the default).
+CONTEXT_LABELS = ("all", "own")
 #: The false-alarm budgets of the thresholds (training.metrics says why): the share of the
 #: validation's negative slices, and of its negative studies, that must stay unflagged.
 DEFAULT_MIN_SPECIFICITY = 0.95
@@ -224,7 +227,7 @@ def eval_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--context-l2", type=float, default=1e-3, help="L2 penalty of the stage")
     p.add_argument(
         "--context-labels",
-        choices=("all", "own"),
+        choices=CONTEXT_LABELS,
         default="own",
         help="what a label's revision looks at: its own logits along the series (own, the "
         "default since 2026-12-04), or every label's (all)",

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,6 +30,7 @@ from ichviewer.ai.network import mirror_averaged
 from ichviewer.ai.preprocess import PreprocessSpec, preprocess_batch
 from ichviewer.ai.results import SliceResult
 from ichviewer.core.constants import DEVICES
+from ichviewer.core.cpu import usable_cores
 from ichviewer.core.triage import flagged_labels
 from ichviewer.errors import IchViewerError, ModelOutputError
 
@@ -47,11 +47,7 @@ CALIBRATION_SEED = 101
 
 def default_threads() -> int:
     """Intra-op threads: every core this process may use but one (the UI keeps one)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores - 1)
+    return max(1, usable_cores() - 1)
 
 
 def cpu_bf16_supported() -> bool:

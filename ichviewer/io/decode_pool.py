@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from ichviewer.core.cpu import usable_cores
 from ichviewer.errors import DicomReadError
 from ichviewer.io.model import SliceRef
 
@@ -68,10 +69,7 @@ def pool_workers() -> int:
             return max(0, min(32, int(env)))
         except ValueError:
             logger.warning("%s=%r is not a number; ignored", WORKERS_ENV, env)
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
+    cores = usable_cores()
     return 0 if cores < 2 else min(8, cores)
 
 

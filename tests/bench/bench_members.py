@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import os
 import platform
 import sys
 import time
@@ -32,6 +31,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from ichviewer.ai.network import build_model  # noqa: E402
 from ichviewer.ai.preprocess import PreprocessSpec  # noqa: E402
+from ichviewer.core.cpu import usable_cores  # noqa: E402
 from training import augment  # noqa: E402
 from training.engine import amp_dtype  # noqa: E402
 
@@ -103,8 +103,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--size", type=int, default=192)
     a = ap.parse_args()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    cores = cores or 1
+    cores = usable_cores()
     print(f"{platform.processor() or platform.machine()}, {cores} cores, torch {torch.__version__}")
     conv_ms, shift_ms, diff = _blur_ms(a.batch, a.size)
     print(

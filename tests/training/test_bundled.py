@@ -157,7 +157,7 @@ def test_committed_card_readme_and_checkpoint_agree():
 def test_members_train_side_by_side_on_a_cpu_with_a_core_each(monkeypatch):
     from training import bundled
 
-    monkeypatch.setattr(bundled.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(bundled, "usable_cores", lambda: 2)
     args = bundled_parser().parse_args(["--device", "cpu"])
     assert bundled.member_threads(args, 2) == 1  # two cores: one each
     assert bundled.member_threads(args, 1) is None  # one network: all cores to it
@@ -165,7 +165,7 @@ def test_members_train_side_by_side_on_a_cpu_with_a_core_each(monkeypatch):
     assert bundled.member_threads(bundled_parser().parse_args(["--device", "cuda"]), 2) is None
     seq = bundled_parser().parse_args(["--device", "cpu", "--sequential-members"])
     assert bundled.member_threads(seq, 2) is None
-    monkeypatch.setattr(bundled.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    monkeypatch.setattr(bundled, "usable_cores", lambda: 8)
     assert bundled.member_threads(args, 2) == 4
 
 
