@@ -23,12 +23,14 @@ from ichviewer.core.slice_context import (
     identity_context,
     n_features,
 )
-from training.options import CONTEXT_LABELS
+from training.options import (
+    CONTEXT_LABELS,
+    DEFAULT_CONTEXT_L2,
+    DEFAULT_CONTEXT_LABELS,
+)
 from training.options import DEFAULT_CONTEXT_MM as DEFAULT_DISTANCES_MM
 
 logger = logging.getLogger("training")
-
-DEFAULT_L2 = 1e-3
 
 
 def own_label_mask(distances_mm: Sequence[float]) -> np.ndarray:
@@ -80,9 +82,9 @@ def fit_context(
     series: Sequence[str],
     positions_mm: Sequence[float],
     distances_mm: Sequence[float] = DEFAULT_DISTANCES_MM,
-    l2: float = DEFAULT_L2,
+    l2: float = DEFAULT_CONTEXT_L2,
     max_iter: int = 500,
-    labels_seen: str = "own",
+    labels_seen: str = DEFAULT_CONTEXT_LABELS,
 ) -> SliceContext:
     """Weights of the stage that best predict ``labels`` (N, 6) from the network's
     ``probabilities`` (N, 6) of the same slices, grouped by ``series`` and placed by

@@ -17,6 +17,9 @@ DEFAULT_CONTEXT_MM = (5.0, 10.0)
 #: What a label's row of the series-context stage may look at: every label's features, or
 #: its own only (the default).
 CONTEXT_LABELS = ("all", "own")
+DEFAULT_CONTEXT_LABELS = "own"
+#: L2 penalty of the series-context stage's weights.
+DEFAULT_CONTEXT_L2 = 1e-3
 #: The false-alarm budgets of the thresholds (training.metrics says why): the share of the
 #: validation's negative slices, and of its negative studies, that must stay unflagged.
 DEFAULT_MIN_SPECIFICITY = 0.95
@@ -224,11 +227,13 @@ def eval_parser(add_help: bool = True) -> argparse.ArgumentParser:
         metavar="MM",
         help="distances along the series the stage looks at (default 5 10)",
     )
-    p.add_argument("--context-l2", type=float, default=1e-3, help="L2 penalty of the stage")
+    p.add_argument(
+        "--context-l2", type=float, default=DEFAULT_CONTEXT_L2, help="L2 penalty of the stage"
+    )
     p.add_argument(
         "--context-labels",
         choices=CONTEXT_LABELS,
-        default="own",
+        default=DEFAULT_CONTEXT_LABELS,
         help="what a label's revision looks at: its own logits along the series (own, the "
         "default since 2026-12-04), or every label's (all)",
     )
