@@ -114,7 +114,13 @@ def bundled_parser(add_help: bool = True) -> argparse.ArgumentParser:
         action="store_true",
         help="keep each epoch's checkpoint in the run folder (fit --keep-epochs)",
     )
-    p.add_argument("--workers", type=int, default=2, help="synth processes")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="synthesis processes (default: one per usable core; the phantoms are the same "
+        "for any number)",
+    )
     p.add_argument(
         "--loader-workers",
         type=int,

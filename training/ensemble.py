@@ -57,6 +57,7 @@ def combine(paths: list[Path], out: Path) -> dict[str, Any]:
     import torch
 
     from ichviewer.ai.network import ensemble_of
+    from training import hardware
     from training.evaluate import load_model
 
     if len(paths) < 2:
@@ -96,9 +97,11 @@ def combine(paths: list[Path], out: Path) -> dict[str, Any]:
                 "sha256": _sha(p),
                 "seed": s,
                 "epochs": int(st.get("epoch", -1)) + 1,
+                "hardware": st.get("hardware"),
             }
             for p, s, st in zip(paths, seeds, states, strict=True)
         ],
+        hardware=hardware.combine([st.get("hardware") for st in states]),
     )
     ens["args"] = {**(first.get("args") or {}), "seed": seeds}
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -118,6 +118,7 @@ def build_card(
         **({"ensemble": ensemble.describe(state)} if state.get("members") else {}),
         "epochs": int(state.get("epoch", -1)) + 1,
         "training_time_s": (metrics or {}).get("training_time_s"),
+        **({"hardware": state["hardware"]} if state.get("hardware") else {}),
         "fit_args": {
             k: v
             for k, v in fit_args.items()

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 
 from ichviewer.ai.network import build_model
 from ichviewer.ai.preprocess import PreprocessSpec
-from training import dist
+from training import dist, hardware
 from training.data import SplitData
 from training.engine import (
     CachedSlices,
@@ -307,15 +307,19 @@ def write_results(
     thresholds: dict[str, float],
     val_summary: dict[str, Any],
     digests: list[str],
+    trained_on: str | None = None,
 ) -> None:
-    """Store thresholds, splits and validation metrics in the checkpoint and next to it;
-    the 'done' log record (rank 0 only)."""
+    """Store thresholds, splits, validation metrics and what trained the network
+    (``trained_on``, training.hardware) in the checkpoint and next to it; the 'done' log
+    record (rank 0 only)."""
     ckpt_path = out / "checkpoint.pth"
     if ckpt_path.is_file():
         state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         state["thresholds"] = thresholds
         state["splits"] = {k: v.summary() for k, v in splits.items()}
         state["val_metrics"] = json.loads(json.dumps(val_summary))
+        if trained_on:
+            state["hardware"] = trained_on
         torch.save(state, ckpt_path)
     (out / "val_metrics.json").write_text(json.dumps(val_summary, indent=2))
     log_json(
@@ -324,6 +328,7 @@ def write_results(
             "event": "done",
             "thresholds": thresholds,
             "rank_weight_sha256": digests,
+            "hardware": trained_on,
             "splits": {k: v.summary() for k, v in splits.items()},
         },
     )
@@ -361,7 +366,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     if len(set(digests)) > 1:
         logger.error("ranks ended with different weights: %s", digests)
     if info.is_main:
-        write_results(out, data.splits, thresholds, val_summary, digests)
+        trained_on = hardware.describe(device, info.world_size, opt.autocast)
+        write_results(out, data.splits, thresholds, val_summary, digests, trained_on)
     dist.barrier()
     dist.cleanup()
     return val_summary

@@ -54,6 +54,11 @@ def test_two_seeds_become_one_viewer_checkpoint(runs, tmp_path):
     ck = load_checkpoint(pt)
     assert ck.arch_kwargs["members"] == 2
     assert "fit seeds 0, 1" in ck.card["ensemble"]
+    # where the networks were trained: the card says so (a GPU build says which GPU)
+    assert (
+        ck.card["hardware"].startswith("CPU: ") and "each of the 2 members" in ck.card["hardware"]
+    )
+    assert [m["hardware"] for m in state["members"]] == [ck.card["hardware"].split(" (each")[0]] * 2
     assert ck.thresholds == pytest.approx(metrics["thresholds"])
     pred = Predictor(pt, device="cpu", precision="fp32")
     assert pred.describe()["members"] == 2

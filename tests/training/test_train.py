@@ -200,6 +200,7 @@ class TestEvalExport:
         assert card["metrics"]["test_slice_only"] == metrics["test_slice_only"]
         assert "validation split" in card["series_context"]
         assert card["initialisation"].startswith("random")
+        assert card["hardware"].startswith("CPU: ") and "float32" in card["hardware"]
         assert card["supervision"] == "slice labels (weighted BCE), global average pooling"
 
         # the exported model scores a real decoded slice exactly as the trained one does
