@@ -27,6 +27,7 @@ from ichviewer.io import SliceRef, decode_hu
 from ichviewer.io.pixels import AIR_HU
 from training.augment import prepare_batch, prepare_masked_batch
 from training.cache import CacheFile, normalize
+from training.hardware import cpuinfo_line
 from training.masks import MaskCache
 
 logger = logging.getLogger("training")
@@ -214,11 +215,7 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
 
 def cpu_has_bf16() -> bool:
     """True when the CPU computes bf16 natively (AVX512-BF16 or AMX), where CPU autocast pays."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            flags = next((ln for ln in fh if ln.startswith("flags")), "")
-    except OSError:
-        return False
+    flags = cpuinfo_line("flags")
     return " avx512_bf16" in flags or " amx_bf16" in flags
 
 

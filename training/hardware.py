@@ -13,13 +13,18 @@ import torch
 from ichviewer.core.cpu import usable_cores
 
 
-def cpu_name() -> str:
-    """The CPU's model name (/proc/cpuinfo on Linux), else the platform's word for it."""
+def cpuinfo_line(key: str) -> str:
+    """The first line of /proc/cpuinfo that starts with ``key`` ("" off Linux or if none)."""
     try:
         with open("/proc/cpuinfo") as fh:
-            line = next((ln for ln in fh if ln.startswith("model name")), "")
+            return next((ln for ln in fh if ln.startswith(key)), "")
     except OSError:
-        line = ""
+        return ""
+
+
+def cpu_name() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux), else the platform's word for it."""
+    line = cpuinfo_line("model name")
     if line:
         return " ".join(line.split(":", 1)[1].split())
     import platform
@@ -44,8 +49,7 @@ def describe(device: torch.device, world_size: int, autocast: torch.dtype | None
 
 def combine(parts: list[str | None]) -> str | None:
     """The ensemble's line from its members' lines (one when they agree)."""
-    known = [p for p in parts if p]
-    if not known:
+    if not any(parts):
         return None
     unique = list(dict.fromkeys(parts))
     if len(unique) == 1:

@@ -307,7 +307,7 @@ def write_results(
     thresholds: dict[str, float],
     val_summary: dict[str, Any],
     digests: list[str],
-    trained_on: str | None = None,
+    trained_on: str,
 ) -> None:
     """Store thresholds, splits, validation metrics and what trained the network
     (``trained_on``, training.hardware) in the checkpoint and next to it; the 'done' log
@@ -318,8 +318,7 @@ def write_results(
         state["thresholds"] = thresholds
         state["splits"] = {k: v.summary() for k, v in splits.items()}
         state["val_metrics"] = json.loads(json.dumps(val_summary))
-        if trained_on:
-            state["hardware"] = trained_on
+        state["hardware"] = trained_on
         torch.save(state, ckpt_path)
     (out / "val_metrics.json").write_text(json.dumps(val_summary, indent=2))
     log_json(
