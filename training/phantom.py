@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from training.anatomy import Ell, Head, anatomy
+from training.tentorium import Tent
 
 AIR = -1000.0
 #: Skeletal muscle (temporalis, nuchal muscles), mean HU; a smooth field adds +-6.
@@ -139,6 +140,8 @@ class Phantom:
         self._warp_amp = rng.uniform(1.5, 3.5)
         self._seed = int(rng.integers(2**62))
         self._index, self._cache = -1, {}
+        tent_rng = np.random.default_rng([self._seed, zlib.crc32(b"tentorium")])
+        self.tent = Tent.draw(self.parts["pf"][0], tent_rng)
 
     def _grid(self, z: float) -> Grid:
         j = float(np.interp(z, self._wz, np.arange(len(self._wz))))
@@ -224,7 +227,7 @@ class Phantom:
         h = self.head
         d_in = dist_mm(cav, self.ps)
         hu[cav] = h.csf
-        infra = g.mask(self.parts["pf"], z) & cav
+        infra = g.mask(self.parts["pf"], z) & cav & self.tent.below(g.X, g.Y, z)
         sup = cav & ~infra
         gap = 0.5 + 2.5 * h.atrophy + 0.6 * self._f("gap", 40.0)
         depth = d_in - gap
@@ -290,12 +293,13 @@ class Phantom:
         sup: np.ndarray,
         d_in: np.ndarray,
     ) -> None:
-        """Dura: falx in the fissure, tentorium over the posterior fossa, sagittal sinus."""
+        """Dura: falx in the fissure, the tentorium's leaves and straight sinus (a tent over
+        the posterior fossa, training.tentorium), sagittal sinus."""
         h, t = self.head, z / self.head.H
         falx = fissure & (np.abs(g.X) < 0.6 * self.ps + 0.2)
         hu[falx] = h.gm + 22
-        tent = cv2.dilate(infra.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-        hu[tent & sup & (t > 0.2)] = h.gm + 14
+        near_pf = (sup | infra) & g.mask([self.parts["pf"][0].grow(2.0)], z)
+        self.tent.paint(g.X, g.Y, z, hu, near_pf, h.gm)
         # Triangular in section, its base on the inner table; it widens towards the torcula.
         sss_d = 4.0 + 4.0 * np.clip(g.Y / h.B, 0.0, 1.0)
         sss = sup & (d_in < sss_d) & (np.abs(g.X) < (sss_d - d_in) * 0.8)

@@ -18,10 +18,56 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.anatomy import Head
+from training.anatomy import Ell, Head
 from training.phantom import SliceMaps
+from training.tentorium import Tent
 
 STEP_MM = 0.5
+#: The transverse sinus's centreline lies this far (mm) inside the fossa's wall: the sinus
+#: sits in a groove of the inner table, most of it inside the dura.
+INSET_MM = 2.0
+
+
+def _fixed_transverse(s: int, head: Head) -> list[tuple[float, float, float]]:
+    A, B, H = head.A, head.B, head.H
+    return [
+        (0, 0.97 * B, 0.24 * H),
+        (s * 0.45 * A, 0.85 * B, 0.21 * H),
+        (s * 0.72 * A, 0.45 * B, 0.17 * H),
+        (s * 0.68 * A, 0.25 * B, 0.05 * H),
+    ]
+
+
+@dataclass(frozen=True)
+class Margin:
+    """Where the tentorium ``tent`` meets the wall of the posterior fossa ``pf``."""
+
+    tent: Tent
+    pf: Ell
+
+    def z(self, x: float, y: float) -> float:
+        """Height of the attached margin at the wall point (x, y): where the leaf (or,
+        behind, the ridge) reaches it, never below the torcula's level."""
+        h = self.tent.height(np.array([x], float), np.array([y], float))[0]
+        return float(max(h, self.tent.z_floor))
+
+
+def _transverse(s: int, head: Head, margin: Margin) -> list[tuple[float, float, float]]:
+    """From the torcula (the ridge's end, behind on the midline) round the fossa's wall in
+    the tentorium's attached margin, then the sigmoid sinus down to the jugular foramen."""
+    pf = margin.pf
+    knots = []
+    for deg in (90.0, 50.0, 10.0):
+        t = math.radians(deg)
+        z = pf.cz
+        for _ in range(3):  # the wall's section depends on the height: settle both
+            k = max(pf.k(z), 0.3)
+            x = s * (pf.a * k - INSET_MM) * math.cos(t)
+            y = pf.cy + (pf.b * k - INSET_MM) * math.sin(t)
+            z = margin.z(x, y)
+        knots.append((x, y, z))
+    knots.append((s * 0.68 * head.A, 0.25 * head.B, 0.05 * head.H))
+    return knots
 
 
 @dataclass
@@ -50,8 +96,10 @@ def _curve(
     return pts, np.full(len(pts), r)
 
 
-def sample_vessels(rng: np.random.Generator, head: Head) -> Vessels:
-    """The vessels of one head (their calibre and course vary per study)."""
+def sample_vessels(rng: np.random.Generator, head: Head, margin: Margin | None = None) -> Vessels:
+    """The vessels of one head (their calibre and course vary per study). ``margin`` gives
+    where the tentorium meets the wall of the posterior fossa (a :class:`Margin`): the transverse
+    sinuses run there."""
     A, B, H = head.A, head.B, head.H
     parts: list[tuple[np.ndarray, np.ndarray]] = []
 
@@ -97,17 +145,10 @@ def sample_vessels(rng: np.random.Generator, head: Head) -> Vessels:
             1.0,
             2.0,
         )
-        # Transverse and sigmoid sinuses along the back and side of the posterior fossa.
-        add(
-            [
-                (0, 0.97 * B, 0.24 * H),
-                (s * 0.45 * A, 0.85 * B, 0.21 * H),
-                (s * 0.72 * A, 0.45 * B, 0.17 * H),
-                (s * 0.68 * A, 0.25 * B, 0.05 * H),
-            ],
-            3.2,
-            1.0,
-        )
+        # Transverse and sigmoid sinuses along the back and side of the posterior fossa:
+        # in the tentorium's attached margin when the head has a tent, else at fixed
+        # fractions of the head.
+        add(_transverse(s, head, margin) if margin else _fixed_transverse(s, head), 3.2, 1.0)
     # Cortical veins over the convexity, running up to the superior sagittal sinus.
     for _ in range(int(rng.integers(5, 12))):
         th = rng.uniform(0, 2 * math.pi)
