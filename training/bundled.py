@@ -38,6 +38,7 @@ GENERATOR_MODULES = (
     "lesions",
     "lookalikes",
     "vessels",
+    "tentorium",
     "scanner",
     "ctsim",
     "slicing",
