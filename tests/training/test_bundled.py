@@ -33,7 +33,11 @@ def test_the_training_seed_is_a_build_option_and_the_bundled_model_is_seeds_0_an
     card = json.loads(CARD.read_text())
     # the bundled model is the ensemble of seeds 0 and 1 (build-bundled --members 2)
     assert card["fit_args"]["seed"] == [0, 1] and card["arch_kwargs"]["members"] == 2
-    assert "--members 2" in card["command"]
+    # ... and its recorded command, run again, trains those two seeds
+    argv = card["command"].split()
+    assert argv[:4] == ["python", "-m", "training", "build-bundled"]
+    rebuilt = bundled_parser().parse_args(argv[4:])
+    assert (rebuilt.members, rebuilt.fit_seed) == (2, 0)
 
 
 def test_members_are_consecutive_seeds_trained_into_their_own_folders(tmp_path):
