@@ -28,16 +28,6 @@ STEP_MM = 0.5
 INSET_MM = 2.0
 
 
-def _fixed_transverse(s: int, head: Head) -> list[tuple[float, float, float]]:
-    A, B, H = head.A, head.B, head.H
-    return [
-        (0, 0.97 * B, 0.24 * H),
-        (s * 0.45 * A, 0.85 * B, 0.21 * H),
-        (s * 0.72 * A, 0.45 * B, 0.17 * H),
-        (s * 0.68 * A, 0.25 * B, 0.05 * H),
-    ]
-
-
 @dataclass(frozen=True)
 class Margin:
     """Where the tentorium ``tent`` meets the wall of the posterior fossa ``pf``."""
@@ -96,7 +86,7 @@ def _curve(
     return pts, np.full(len(pts), r)
 
 
-def sample_vessels(rng: np.random.Generator, head: Head, margin: Margin | None = None) -> Vessels:
+def sample_vessels(rng: np.random.Generator, head: Head, margin: Margin) -> Vessels:
     """The vessels of one head (their calibre and course vary per study). ``margin`` gives
     where the tentorium meets the wall of the posterior fossa (a :class:`Margin`): the transverse
     sinuses run there."""
@@ -145,10 +135,9 @@ def sample_vessels(rng: np.random.Generator, head: Head, margin: Margin | None =
             1.0,
             2.0,
         )
-        # Transverse and sigmoid sinuses along the back and side of the posterior fossa:
-        # in the tentorium's attached margin when the head has a tent, else at fixed
-        # fractions of the head.
-        add(_transverse(s, head, margin) if margin else _fixed_transverse(s, head), 3.2, 1.0)
+        # Transverse and sigmoid sinuses along the back and side of the posterior fossa,
+        # in the tentorium's attached margin.
+        add(_transverse(s, head, margin), 3.2, 1.0)
     # Cortical veins over the convexity, running up to the superior sagittal sinus.
     for _ in range(int(rng.integers(5, 12))):
         th = rng.uniform(0, 2 * math.pi)
