@@ -34,7 +34,7 @@ from training.phantom import Phantom
 from training.scanner import SLICE_MM, head_to_image, headrest, scan_geometry, scan_series
 from training.slicing import Placement, render_series
 from training.synth_io import LAYOUTS, image_ids, write_labels_csv, write_study
-from training.vessels import Margin, sample_vessels
+from training.vessels import sample_vessels
 
 log = logging.getLogger("training")
 
@@ -200,10 +200,8 @@ def _generate(
     glow_args = (float(amp), float(r_glow.uniform(*GLOW_SIGMA_MM)))
     place = Placement(head_to_image(tilt, shift, fov, work, size), size, fov / work, glow_args, hr)
     acq = ctsim.Acquisition.sample(np.random.default_rng([seed, index, 5])) if scanner else None
-    margin = Margin(phantom.tent, phantom.parts["pf"][0])
-    vess = (
-        sample_vessels(np.random.default_rng([seed, index, 6]), head, margin) if vessels else None
-    )
+    r_vess = np.random.default_rng([seed, index, 6])
+    vess = sample_vessels(r_vess, head, phantom.tent, phantom.parts["pf"][0]) if vessels else None
     if acq is not None and thickness < SLICE_MM:  # fewer photons in a thinner slice
         acq = replace(acq, dose=acq.dose * (thickness / SLICE_MM) ** 0.5)
     for attempt in range(8):

@@ -78,10 +78,16 @@ class Tent:
         back = np.maximum(y - self.y_apex, 0.0)
         return self.z_apex - self.ridge * back - self.leaf * np.maximum(self._free(x, y), 0.0)
 
+    def surface(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Height (mm) of the fossa's roof over every (x, y): the tent, never below the
+        torcula's level. Where it meets the fossa's wall is the attached margin, in which
+        the transverse sinuses run (training.vessels)."""
+        return np.maximum(self.height(x, y), self.z_floor)
+
     def below(self, x: np.ndarray, y: np.ndarray, z: float) -> np.ndarray:
         """Where the plane at height z lies under the tent (or in the incisura below its
         apex: the brainstem)."""
-        return z < np.maximum(self.height(x, y), self.z_floor)
+        return z < self.surface(x, y)
 
     def paint(
         self, x: np.ndarray, y: np.ndarray, z: float, hu: np.ndarray, where: np.ndarray, gm: float

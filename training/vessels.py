@@ -28,24 +28,10 @@ STEP_MM = 0.5
 INSET_MM = 2.0
 
 
-@dataclass(frozen=True)
-class Margin:
-    """Where the tentorium ``tent`` meets the wall of the posterior fossa ``pf``."""
-
-    tent: Tent
-    pf: Ell
-
-    def z(self, x: float, y: float) -> float:
-        """Height of the attached margin at the wall point (x, y): where the leaf (or,
-        behind, the ridge) reaches it, never below the torcula's level."""
-        h = self.tent.height(np.array([x], float), np.array([y], float))[0]
-        return float(max(h, self.tent.z_floor))
-
-
-def _transverse(s: int, head: Head, margin: Margin) -> list[tuple[float, float, float]]:
-    """From the torcula (the ridge's end, behind on the midline) round the fossa's wall in
-    the tentorium's attached margin, then the sigmoid sinus down to the jugular foramen."""
-    pf = margin.pf
+def _transverse(s: int, head: Head, tent: Tent, pf: Ell) -> list[tuple[float, float, float]]:
+    """From the torcula (the ridge's end, behind on the midline) round the wall of the
+    posterior fossa ``pf`` in the tentorium's attached margin (where ``tent``'s surface meets
+    the wall), then the sigmoid sinus down to the jugular foramen."""
     knots = []
     for deg in (90.0, 50.0, 10.0):
         t = math.radians(deg)
@@ -54,7 +40,7 @@ def _transverse(s: int, head: Head, margin: Margin) -> list[tuple[float, float, 
             k = max(pf.k(z), 0.3)
             x = s * (pf.a * k - INSET_MM) * math.cos(t)
             y = pf.cy + (pf.b * k - INSET_MM) * math.sin(t)
-            z = margin.z(x, y)
+            z = float(tent.surface(x, y))
         knots.append((x, y, z))
     knots.append((s * 0.68 * head.A, 0.25 * head.B, 0.05 * head.H))
     return knots
@@ -86,10 +72,9 @@ def _curve(
     return pts, np.full(len(pts), r)
 
 
-def sample_vessels(rng: np.random.Generator, head: Head, margin: Margin) -> Vessels:
-    """The vessels of one head (their calibre and course vary per study). ``margin`` gives
-    where the tentorium meets the wall of the posterior fossa (a :class:`Margin`): the transverse
-    sinuses run there."""
+def sample_vessels(rng: np.random.Generator, head: Head, tent: Tent, pf: Ell) -> Vessels:
+    """The vessels of one head (their calibre and course vary per study); the transverse
+    sinuses run where the tentorium ``tent`` meets the wall of the posterior fossa ``pf``."""
     A, B, H = head.A, head.B, head.H
     parts: list[tuple[np.ndarray, np.ndarray]] = []
 
@@ -137,7 +122,7 @@ def sample_vessels(rng: np.random.Generator, head: Head, margin: Margin) -> Vess
         )
         # Transverse and sigmoid sinuses along the back and side of the posterior fossa,
         # in the tentorium's attached margin.
-        add(_transverse(s, head, margin), 3.2, 1.0)
+        add(_transverse(s, head, tent, pf), 3.2, 1.0)
     # Cortical veins over the convexity, running up to the superior sagittal sinus.
     for _ in range(int(rng.integers(5, 12))):
         th = rng.uniform(0, 2 * math.pi)

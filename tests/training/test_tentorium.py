@@ -68,27 +68,26 @@ def _sinus_behind(v, pf: Ell) -> np.ndarray:
 
 def test_the_transverse_sinuses_run_in_the_tentoriums_attached_margin():
     from training.anatomy import Head, anatomy
-    from training.vessels import Margin, sample_vessels
+    from training.vessels import sample_vessels
 
     head = Head.sample(np.random.default_rng(3))
     pf = anatomy(head)["pf"][0]
     tent = Tent.draw(pf, np.random.default_rng(4))
-    sinus = _sinus_behind(sample_vessels(np.random.default_rng(5), head, Margin(tent, pf)), pf)
+    sinus = _sinus_behind(sample_vessels(np.random.default_rng(5), head, tent, pf), pf)
     assert len(sinus) > 50
     # Behind, on the midline, it meets the end of the tent's ridge (the torcula) ...
     mid = sinus[np.abs(sinus[:, 0]) < 2.0]
     assert len(mid)
-    ridge = tent.height(mid[:, 0], mid[:, 1])
-    assert np.abs(mid[:, 2] - np.maximum(ridge, tent.z_floor)).max() < 2.0
+    assert np.abs(mid[:, 2] - tent.surface(mid[:, 0], mid[:, 1])).max() < 2.0
     # ... and round the side it follows the fossa's wall, just inside it.
     k = np.array([pf.k(z) for z in sinus[:, 2]])
     r = np.hypot(sinus[:, 0] / (pf.a * k), (sinus[:, 1] - pf.cy) / (pf.b * k))
     assert 0.85 < np.median(r) < 1.0
     # A tent set 6 mm higher carries the sinus with it; the other vessels stay where they were.
     up = Tent(**{**tent.__dict__, "z_apex": tent.z_apex + 6, "z_floor": tent.z_floor + 6})
-    v_up = sample_vessels(np.random.default_rng(5), head, Margin(up, pf))
+    v_up = sample_vessels(np.random.default_rng(5), head, up, pf)
     rise = np.median(_sinus_behind(v_up, pf)[:, 2]) - np.median(sinus[:, 2])
     assert 4.0 < rise < 8.0
-    v = sample_vessels(np.random.default_rng(5), head, Margin(tent, pf))
+    v = sample_vessels(np.random.default_rng(5), head, tent, pf)
     high = v.pts[:, 2] > pf.cz + pf.c
     assert np.array_equal(v.pts[high], v_up.pts[v_up.pts[:, 2] > pf.cz + pf.c])
