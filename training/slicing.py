@@ -70,23 +70,28 @@ def zmix(hu: np.ndarray, sdf: np.ndarray, across: np.ndarray) -> np.ndarray:
     millimetres, through the few tens of HU above brain that real scans show there, instead
     of stepping from brain to a quarter of bone from one plane to the next."""
     out = hu.copy()
-    if len(hu) < 2:
+    n = len(hu)
+    if n < 2:
         return out
+    inside = sdf > 0
+    mid = np.empty_like(sdf)
     for step in (-1, 1):  # the half towards the plane below, then above
-        nb = np.roll(np.arange(len(hu)), -step)
-        end = 0 if step < 0 else len(hu) - 1
-        s_nb = sdf[nb]  # fancy indexing: copies
+        end = 0 if step < 0 else n - 1
+        # the mean signed distance with the neighbour (slices, not an indexed copy)
+        lo, hi = (1, n) if step < 0 else (0, n - 1)
+        np.add(sdf[lo:hi], sdf[lo + step : hi + step], out=mid[lo:hi])
+        mid[lo:hi] *= 0.5
         # beyond the end plane: extrapolated (not from a plane with no table nearby)
         inner = sdf[end - step]
-        s_nb[end] = np.where(np.abs(inner) < SDF_CAP, 2 * sdf[end] - inner, sdf[end])
-        mid = 0.5 * (sdf + s_nb)
+        beyond = np.where(np.abs(inner) < SDF_CAP, 2 * sdf[end] - inner, sdf[end])
+        mid[end] = 0.5 * (sdf[end] + beyond)
         # Only pixels whose stretch the table crosses change (a thin shell round the
         # cavity): the rest is left alone rather than given a zero share.
-        at = np.nonzero((sdf > 0) != (mid > 0))
+        at = np.nonzero(inside != (mid > 0))
         s_at, m_at = sdf[at], mid[at]
         far = np.abs(m_at) / (np.abs(s_at) + np.abs(m_at) + 1e-6)  # share beyond the crossing
-        other = hu[(nb[at[0]], *at[1:])]
         ends = at[0] == end
+        other = hu[(np.where(ends, at[0], at[0] + step), *at[1:])]
         other[ends] = across[end][tuple(a[ends] for a in at[1:])]
         out[at] += 0.5 * far.astype(np.float32) * (other - hu[at])
     return out
