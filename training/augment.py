@@ -22,8 +22,8 @@ from ichviewer.core.labels import SUBTYPES
 from training.cache import normalize
 
 
-def augment(
-    x: torch.Tensor,
+def random_affine(
+    n: int,
     gen: torch.Generator,
     *,
     rotate_deg: float = 10.0,
@@ -31,24 +31,35 @@ def augment(
     shift: float = 0.06,
     flip: bool = True,
 ) -> torch.Tensor:
-    """Random plausible-anatomy affine per image on [0, 1] windowed channels (N, 3, S, S).
-
-    Small rotation, isotropic scale, shift, and a left-right flip (hemorrhage is not
-    lateralised in the labels). Outside the field of view is 0 = air in every window.
-    """
-    n = x.shape[0]
-    u = torch.rand(n, 5, generator=gen)  # params drawn on the CPU: same on any device
+    """(n, 2, 3) ``affine_grid`` matrices of :func:`augment`'s random affines (drawn on the
+    CPU: the same on any device)."""
+    u = torch.rand(n, 5, generator=gen)
     ang = (u[:, 0] * 2 - 1) * math.radians(rotate_deg)
     s = 1.0 + (u[:, 1] * 2 - 1) * scale
     tx = (u[:, 2] * 2 - 1) * shift * 2  # affine_grid works in [-1, 1]
     ty = (u[:, 3] * 2 - 1) * shift * 2
     fl = torch.where((u[:, 4] < 0.5) & flip, -1.0, 1.0)
     cos, sin = torch.cos(ang) / s, torch.sin(ang) / s
-    theta = torch.stack(
+    return torch.stack(
         [torch.stack([cos * fl, -sin, tx], 1), torch.stack([sin * fl, cos, ty], 1)], 1
-    ).to(x.device, x.dtype)
+    )
+
+
+def warp(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """(N, C, S, S) resampled through (N, 2, 3) affines; outside the field of view is 0."""
+    theta = theta.to(x.device, x.dtype)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def augment(x: torch.Tensor, gen: torch.Generator, **kw: Any) -> torch.Tensor:
+    """Random plausible-anatomy affine per image on [0, 1] windowed channels (N, 3, S, S).
+
+    Small rotation (``rotate_deg``), isotropic ``scale``, ``shift``, and a left-right
+    ``flip`` (hemorrhage is not lateralised in the labels), :func:`random_affine`. Outside
+    the field of view is 0 = air in every window.
+    """
+    return warp(x, random_affine(x.shape[0], gen, **kw))
 
 
 def appearance(
@@ -69,8 +80,9 @@ def appearance(
     gain = 1.0 + (u[:, 5] * 2 - 1) * 0.06 * strength * on[:, 0]
     # Offset and gain around brain (40 HU): a scanner calibrated a little differently.
     levels = torch.tensor([lv for lv, _ in spec.windows], device=x01.device, dtype=x01.dtype)
-    hu = (x01 - 0.5) / per_hu + levels.view(1, 3, 1, 1)
-    hu = (hu - 40.0) * gain.view(-1, 1, 1, 1) + 40.0 + offset.view(-1, 1, 1, 1)
+    # (in place after the first step: the same arithmetic, without a tensor per step)
+    hu = (x01 - 0.5).div_(per_hu).add_(levels.view(1, 3, 1, 1))
+    hu.sub_(40.0).mul_(gain.view(-1, 1, 1, 1)).add_(40.0).add_(offset.view(-1, 1, 1, 1))
     # Kernel: blur (softer) or unsharp mask (sharper), never both; only the images that
     # get one are blurred (about half).
     amt = (u[:, 6] * 2 - 1) * strength  # < 0: blur towards it, > 0: sharpen away from it
@@ -83,8 +95,8 @@ def appearance(
         hu[some] = sub + mix[some].view(-1, 1, 1, 1) * (binomial_blur(sub) - sub)
     noise = torch.randn(n, 1, *x01.shape[2:], generator=gen).to(x01.device, x01.dtype)
     sd = 4.0 * strength * on[:, 3] * torch.rand(n, generator=gen).to(x01.device, x01.dtype)
-    hu = hu + noise * sd.view(-1, 1, 1, 1)
-    return ((hu - levels.view(1, 3, 1, 1)) * per_hu + 0.5).clamp(0.0, 1.0)
+    hu.add_(noise * sd.view(-1, 1, 1, 1))
+    return hu.sub_(levels.view(1, 3, 1, 1)).mul_(per_hu).add_(0.5).clamp_(0.0, 1.0)
 
 
 #: The 5-tap binomial kernel (sigma 1 px) of :func:`binomial_blur`.
@@ -125,17 +137,21 @@ def prepare_masked_batch(
     aug: dict[str, Any] | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Like :func:`prepare_batch`, and the lesion planes (N, 5, S, S) moved by the same
-    augmentation (the image's random draws are the same with or without masks)."""
-    planes = bits_to_planes(masks)
+    augmentation (the image's random draws are the same with or without masks). Only the
+    rows with a lesion are resampled: the others' planes are all zero either way."""
     if aug is None or gen is None:
-        return normalize(x, spec), planes
+        return normalize(x, spec), bits_to_planes(masks)
     aug = dict(aug)
     strength = float(aug.pop("appearance", 0.0))
-    both = augment(torch.cat([x.float() / 255.0, planes], dim=1), gen, **aug)
-    img = both[:, :3]
+    theta = random_affine(len(x), gen, **aug)
+    img = warp(x.float() / 255.0, theta)
+    planes = torch.zeros((len(x), len(SUBTYPES), *masks.shape[1:]), device=img.device)
+    rows = torch.nonzero(masks.flatten(1).amax(1)).flatten()
+    if len(rows):
+        planes[rows] = warp(bits_to_planes(masks[rows]), theta[rows.cpu()])
     if strength > 0:
         img = appearance(img, gen, spec, strength)
-    return standardize(img, spec), both[:, 3:]
+    return standardize(img, spec), planes
 
 
 def bits_to_planes(m: torch.Tensor) -> torch.Tensor:

@@ -154,8 +154,13 @@ def faint_lesion_keep(planes: torch.Tensor, min_px: int) -> torch.Tensor:
 
 def cell_targets(planes: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
     """(N, 5, S, S) lesion planes in [0, 1] -> (N, 6, h, w): 1 where a cell holds any pixel
-    of the lesion (> 0.5 after augmentation's interpolation); the last channel is 'any'."""
-    cells = F.adaptive_max_pool2d((planes > 0.5).float(), grid)
+    of the lesion (> 0.5 after augmentation's interpolation); the last channel is 'any'.
+    Rows without a lesion pixel are all zero, so only the others are pooled."""
+    on = planes > 0.5
+    cells = torch.zeros((len(planes), planes.shape[1], *grid), device=planes.device)
+    rows = torch.nonzero(on.flatten(1).any(1)).flatten()
+    if len(rows):
+        cells[rows] = F.adaptive_max_pool2d(on[rows].float(), grid)
     return torch.cat([cells, cells.amax(dim=1, keepdim=True)], dim=1)
 
 

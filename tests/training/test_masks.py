@@ -159,3 +159,23 @@ def test_conspicuous_measures_each_labels_blood_in_mm2(tmp_path):
     c2 = conspicuous([ref("1.1", 2.0), ref("1.2", 2.0)], index, 20.0)
     assert c2[:, LABELS.index("subdural")].tolist() == [True, True]
     assert conspicuous([ref("7.7", 1.0)], index, 20.0) is None
+
+
+def test_only_rows_with_a_lesion_are_resampled_and_each_keeps_its_own_affine():
+    # Resampling the planes of lesion rows alone must give what warping every row with its
+    # image's affine gives: row i's blood lies where row i's image moved.
+    from ichviewer.ai.preprocess import PreprocessSpec, standardize
+    from training.augment import bits_to_planes, random_affine, warp
+
+    x = torch.randint(0, 256, (4, 3, 64, 64), dtype=torch.uint8)
+    m = torch.zeros(4, 64, 64, dtype=torch.uint8)
+    m[1, 10:20, 30:40] = 1  # epidural
+    m[3, 40:50, 5:15] = 16  # subdural
+    spec = PreprocessSpec(size=64, mean=(0.0,) * 3, std=(1.0,) * 3)
+    aug = {"rotate_deg": 15, "shift": 0.1}
+    inp, planes = prepare_masked_batch(x, m, spec, torch.Generator().manual_seed(5), aug)
+    theta = random_affine(4, torch.Generator().manual_seed(5), **aug)
+    full = warp(torch.cat([x.float() / 255.0, bits_to_planes(m)], dim=1), theta)
+    assert torch.equal(planes, full[:, 3:])
+    assert torch.equal(inp, standardize(full[:, :3], spec))
+    assert planes[1, 0].sum() > 50 and planes[3, 4].sum() > 50 and not planes[[0, 2]].any()
