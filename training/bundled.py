@@ -140,6 +140,8 @@ def fit_argv(
         argv += ["--appearance", str(a.appearance)]
     if a.faint_px:
         argv += ["--faint-px", str(a.faint_px)]
+    if a.members > 1:  # the ensemble chooses its own thresholds (training.ensemble)
+        argv.append("--no-final-thresholds")
     if a.keep_epochs:
         argv.append("--keep-epochs")
     if a.threads:
@@ -170,7 +172,7 @@ def _fit(args: argparse.Namespace, work: Path, seed: int, run: str = "run") -> f
     ignore = {"resume", "progress", "stop_after", "keep_epochs", "threads"}
     wanted = {k: v for k, v in train.args_to_plain(fit_args).items() if k not in ignore}
     if state is not None and all(state["args"].get(k) == v for k, v in wanted.items()):
-        if state["epoch"] + 1 >= fit_args.epochs and state.get("thresholds"):
+        if state["epoch"] + 1 >= fit_args.epochs and "val_metrics" in state:
             logger.info("reusing the finished training run in %s", ckpt.parent)
         else:
             fit_args.resume = str(ckpt)

@@ -163,6 +163,13 @@ def fit_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--output-dir", default="runs/fit", help="checkpoint.pth, log.jsonl, log.txt")
     g.add_argument("--resume", default="", help="checkpoint.pth to continue from")
     g.add_argument(
+        "--no-final-thresholds",
+        dest="final_thresholds",
+        action="store_false",
+        help="skip choosing thresholds on float32 validation outputs after the last epoch "
+        "(an ensemble member's: the ensemble drops them and chooses its own)",
+    )
+    g.add_argument(
         "--keep-epochs",
         action="store_true",
         help="also keep each epoch's checkpoint as epoch<N>.pth (for ablations: "

@@ -289,8 +289,9 @@ def final_thresholds(
     val_summary: dict[str, Any],
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """Per-label thresholds chosen on the validation split, and its summary at them (the
-    last epoch's summary, and no thresholds, without a validation split)."""
-    if data.val_ds is None:
+    last epoch's summary, and no thresholds, without a validation split or with
+    ``--no-final-thresholds``)."""
+    if data.val_ds is None or not getattr(args, "final_thresholds", True):
         return {}, val_summary
     # thresholds from float32 outputs: the viewer runs the model without autocast
     p = predict(model_without_ddp, data.val_ds, info, args, device, spec, None, "val")
