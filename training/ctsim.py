@@ -11,7 +11,7 @@ spectrum, given Poisson noise at the study's dose, corrected for water beam hard
 a study-dependent part of the bone error, as scanners' second-pass correction does), and
 reconstructed with a ramp filter apodised like a soft-tissue kernel.
 
-Only numpy and OpenCV; about 30 ms for a 192-pixel slice on one core.
+Only numpy and OpenCV; about 20 ms for a 192-pixel slice on one core.
 """
 
 from __future__ import annotations
@@ -87,11 +87,27 @@ def _rotations(n: int, views: int) -> list[np.ndarray]:
     return [cv2.getRotationMatrix2D((c, c), 180.0 * k / views, 1.0) for k in range(views)]
 
 
+def _octant(views: int) -> list[tuple[int, ...]]:
+    """The views each rotation serves, for rotations by theta = 0 .. 45 degrees (views
+    0 .. views/4): theta itself, theta + 90 (the rotated image summed along its rows rather
+    than down its columns), and 90 - theta and 180 - theta (the same for the transposed
+    image). 0 and 45 degrees serve only two views, as the last two repeat the first."""
+    if views % 4:
+        raise ValueError(f"views must be a multiple of 4, got {views}")
+    q = views // 4
+    return [
+        (k, k + 2 * q) if k in (0, q) else (k, k + 2 * q, 2 * q - k, 4 * q - k)
+        for k in range(q + 1)
+    ]
+
+
 @functools.lru_cache(maxsize=8)
 def _setup(
     n: int, views: int, cutoff: float
 ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
-    fwd = _rotations(n, views)
+    """Forward and backward rotations of views 0 .. views/4 (the rest follow from them by
+    exact 90-degree turns and transposes, :func:`_octant`) and the apodised ramp filter."""
+    fwd = _rotations(n, views)[: views // 4 + 1]
     back = [cv2.invertAffineTransform(m) for m in fwd]
     m = 2 * n
     # Ram-Lak from its spatial kernel (Kak & Slaney 3.29): unlike a sampled |f| it keeps
@@ -110,30 +126,60 @@ def _setup(
     return fwd, back, filt
 
 
-def project(img: np.ndarray, views: int) -> np.ndarray:
-    """Parallel-beam line sums (pixel units) of a square image: (views, n)."""
+def _warp4(img: np.ndarray, m: np.ndarray) -> np.ndarray:
+    # Four channels at once: OpenCV warps them in about 1.6x the time of one.
     n = img.shape[0]
+    return cv2.warpAffine(img, m, (n, n), flags=cv2.INTER_LINEAR, borderValue=0)
+
+
+def project_pair(a: np.ndarray, b: np.ndarray, views: int) -> np.ndarray:
+    """Parallel-beam line sums (pixel units) of two square images: (2, views, n).
+
+    Rotate-and-sum, with each rotation serving up to four views (:func:`_octant`): the
+    image and its transpose are rotated together, and each is summed down its columns and
+    along its rows. The samples are those of rotating by every view's own angle."""
+    n = a.shape[0]
     fwd, _, _ = _setup(n, views, 1.0)
-    out = np.empty((views, n), np.float32)
-    img = np.ascontiguousarray(img, np.float32)  # one channel: OpenCV's fast path
-    for k, m in enumerate(fwd):
-        r = cv2.warpAffine(img, m, (n, n), flags=cv2.INTER_LINEAR, borderValue=0)
-        out[k] = r.sum(axis=0)
+    stack = np.ascontiguousarray(np.stack([a, a.T, b, b.T], axis=-1), np.float32)
+    ones = np.ones(n, np.float32)
+    out = np.empty((2, views, n), np.float32)
+    for m, served in zip(fwd, _octant(views), strict=True):
+        r = _warp4(stack, m)
+        down = cv2.reduce(r, 0, cv2.REDUCE_SUM, dtype=cv2.CV_32F)[0]  # (n, 4)
+        along = np.matmul(r.transpose(0, 2, 1), ones)  # (n, 4); faster than r.sum(1)
+        for i in (0, 1):
+            out[i, served[0]] = down[:, 2 * i]
+            out[i, served[1]] = along[:, 2 * i]
+            if len(served) == 4:
+                out[i, served[2]] = down[:, 2 * i + 1]
+                out[i, served[3]] = along[::-1, 2 * i + 1]
     return out
 
 
+def project(img: np.ndarray, views: int) -> np.ndarray:
+    """Parallel-beam line sums (pixel units) of a square image: (views, n)."""
+    return project_pair(img, np.zeros_like(img), views)[0]
+
+
 def fbp(sino: np.ndarray, cutoff: float) -> np.ndarray:
-    """Filtered back projection of (views, n) line sums in pixel units: per-pixel values."""
+    """Filtered back projection of (views, n) line sums in pixel units: per-pixel values.
+    Like :func:`project_pair`, each backward rotation smears four views at once."""
     views, n = sino.shape
     _, back, filt = _setup(n, views, cutoff)
     q = np.fft.irfft(np.fft.rfft(sino, 2 * n, axis=1) * filt, 2 * n, axis=1)[:, :n]
     q = q.astype(np.float32)
-    out = np.zeros((n, n), np.float32)
-    for k, m in enumerate(back):
-        smear = np.broadcast_to(q[k], (n, n))
-        out += cv2.warpAffine(
-            np.ascontiguousarray(smear), m, (n, n), flags=cv2.INTER_LINEAR, borderValue=0
-        )
+    acc = np.zeros((n, n, 4), np.float32)
+    smear = np.empty((n, n, 4), np.float32)
+    for m, served in zip(back, _octant(views), strict=True):
+        smear[:, :, 0] = q[served[0]][None, :]
+        smear[:, :, 1] = q[served[1]][:, None]
+        if len(served) == 4:
+            smear[:, :, 2] = q[served[2]][None, :]
+            smear[:, :, 3] = q[served[3]][::-1, None]
+        else:
+            smear[:, :, 2:] = 0.0
+        acc += _warp4(smear, m)
+    out = acc[..., 0] + acc[..., 1] + (acc[..., 2] + acc[..., 3]).T
     return out * (math.pi / (2 * views))
 
 
@@ -152,8 +198,7 @@ def acquire(hu: np.ndarray, ps_mm: float, acq: Acquisition, rng: np.random.Gener
     n = hu.shape[0]
     water, bone = basis(np.maximum(hu, -1000.0))
     cm = ps_mm / 10.0
-    lw = project(water, acq.views).astype(np.float64) * cm
-    lb = project(bone, acq.views).astype(np.float64) * cm
+    lw, lb = project_pair(water, bone, acq.views).astype(np.float64) * cm
     p = _poly(lw, lb)
     counts = acq.dose * np.exp(-p)
     counts = counts + np.sqrt(counts) * rng.standard_normal(counts.shape)

@@ -69,3 +69,33 @@ class TestAcquire:
         a = ctsim.acquire(hu, PS, acq, np.random.default_rng(7))
         b = ctsim.acquire(hu, PS, acq, np.random.default_rng(7))
         np.testing.assert_array_equal(a, b)
+
+    def test_an_off_centre_dot_reads_back_in_place_without_mirror_ghosts(self):
+        # One rotation serves four views (90-degree turns and transposes of it): a view put
+        # in the wrong place would leave a ghost of the dot at a mirrored position.
+        x, y, r = _grid()
+        hu = np.where(r < 0.8, 35.0, -1000.0).astype(np.float32)
+        hu[np.hypot(x - 0.4, y + 0.25) < 0.08] = 600.0
+        rec = _scan(hu)
+        assert rec[np.hypot(x - 0.4, y + 0.25) < 0.03].mean() == pytest.approx(600.0, rel=0.1)
+        for mx, my in ((-0.4, -0.25), (0.4, 0.25), (-0.4, 0.25), (-0.25, 0.4), (0.25, -0.4)):
+            ghost = np.hypot(x - mx, y - my) < 0.08
+            assert abs(rec[ghost].mean() - 35.0) < 5.0, (mx, my)
+
+
+def test_each_view_is_the_image_rotated_by_its_own_angle():
+    import cv2
+
+    x, y, r = _grid()
+    img = ((r < 0.7) + 2.0 * (np.hypot(x + 0.3, y - 0.2) < 0.15)).astype(np.float32)
+    img[(np.abs(x - 0.2) < 0.05) & (np.abs(y) < 0.5)] += 0.3
+    views = 240
+    direct = np.stack(
+        [
+            cv2.warpAffine(img, m, (N, N), flags=cv2.INTER_LINEAR, borderValue=0).sum(axis=0)
+            for m in ctsim._rotations(N, views)
+        ]
+    )
+    np.testing.assert_allclose(ctsim.project(img, views), direct, atol=1e-3 * direct.max())
+    with pytest.raises(ValueError, match="multiple of 4"):
+        ctsim.project(img, 90)
