@@ -191,3 +191,11 @@ def test_a_tiny_two_member_build_trains_both_side_by_side_and_ships_their_ensemb
     card = json.loads((out / "model_card.json").read_text())
     assert card["fit_args"]["seed"] == [0, 1] and card["arch_kwargs"]["members"] == 2
     assert metrics["training_wall_s"] > 0 and metrics["training_time_s"] > 0
+    # The members leave threshold choice to the ensemble, and a second run reuses them.
+    import torch
+
+    state = torch.load(work / "run" / "checkpoint.pth", map_location="cpu", weights_only=True)
+    assert state["thresholds"] == {} and "val_metrics" in state
+    logs = [(work / run / "log.jsonl").read_text() for run in ("run", "run-seed1")]
+    bundled.main(args)
+    assert [(work / run / "log.jsonl").read_text() for run in ("run", "run-seed1")] == logs
