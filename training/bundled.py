@@ -142,6 +142,8 @@ def fit_argv(
         argv += ["--faint-px", str(a.faint_px)]
     if a.members > 1:  # the ensemble chooses its own thresholds (training.ensemble)
         argv.append("--no-final-thresholds")
+    if a.val_every != 1:
+        argv += ["--val-every", str(a.val_every)]
     if a.keep_epochs:
         argv.append("--keep-epochs")
     if a.threads:
@@ -169,7 +171,7 @@ def _fit(args: argparse.Namespace, work: Path, seed: int, run: str = "run") -> f
     fit_args = train.get_args_parser().parse_args(fit_argv(args, work, seed, run))
     ckpt = work / run / "checkpoint.pth"
     state = torch.load(ckpt, map_location="cpu", weights_only=True) if ckpt.is_file() else None
-    ignore = {"resume", "progress", "stop_after", "keep_epochs", "threads"}
+    ignore = {"resume", "progress", "stop_after", "keep_epochs", "threads", "val_every"}
     wanted = {k: v for k, v in train.args_to_plain(fit_args).items() if k not in ignore}
     if state is not None and all(state["args"].get(k) == v for k, v in wanted.items()):
         if state["epoch"] + 1 >= fit_args.epochs and "val_metrics" in state:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from training.options import DEFAULT_REALCT, REPO, TEST_SEED, TRAIN_SEED
+from training.options import DEFAULT_REALCT, REPO, TEST_SEED, TRAIN_SEED, at_least_one
 
 
 def bundled_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -108,6 +108,14 @@ def bundled_parser(add_help: bool = True) -> argparse.ArgumentParser:
         metavar="PX",
         help="leave labels whose blood covers fewer input pixels out of the loss (fit "
         "--faint-px; 0: off)",
+    )
+    p.add_argument(
+        "--val-every",
+        type=at_least_one,
+        default=2,
+        metavar="N",
+        help="members validate after every Nth epoch and after the last (fit --val-every; "
+        "the ensemble is evaluated on the whole validation split either way)",
     )
     p.add_argument(
         "--keep-epochs",

@@ -23,7 +23,17 @@ logger = logging.getLogger("training")
 
 #: `fit` arguments that may differ between members (everything else must match).
 MAY_DIFFER = frozenset(
-    {"seed", "output_dir", "resume", "progress", "stop_after", "keep_epochs", "threads", "func"}
+    {
+        "seed",
+        "output_dir",
+        "resume",
+        "progress",
+        "stop_after",
+        "keep_epochs",
+        "threads",
+        "val_every",
+        "func",
+    }
 )
 #: Entries of a member's checkpoint that describe that member alone, not the ensemble.
 _MEMBER_ONLY = ("optimizer", "lr_scheduler", "scaler", "thresholds", "val_metrics")

@@ -102,8 +102,18 @@ def predict_cached(
     mirror: bool = False,
 ) -> np.ndarray:
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=0)
+    # channels_last, as the viewer's predictor runs it: on the CPU 2x the speed of the
+    # default layout for this DenseNet in float32, the same probabilities to 1e-6
     idx, p = evaluate(
-        model, loader, device, spec, autocast=autocast, progress=progress, desc=desc, mirror=mirror
+        model,
+        loader,
+        device,
+        spec,
+        autocast=autocast,
+        channels_last=True,
+        progress=progress,
+        desc=desc,
+        mirror=mirror,
     )
     out = np.zeros_like(p)
     out[idx] = p
@@ -138,7 +148,7 @@ def score_folder(
             except DicomReadError as exc:
                 logger.warning("skipping %s: %s", exc.file, exc.reason)
         if hus:
-            x = preprocess_batch(hus, spec).to(device)
+            x = preprocess_batch(hus, spec).to(device).contiguous(memory_format=torch.channels_last)
             logits = model(x, mirror=True) if mirror else model(x)
             probs.append(torch.sigmoid(logits.float()).cpu().numpy())
     p = np.concatenate(probs) if probs else np.zeros((0, len(LABELS)), np.float32)

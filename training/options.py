@@ -30,6 +30,14 @@ DEFAULT_REALCT = [
 ]
 
 
+
+def at_least_one(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
 def fit_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description="Train the ICH Viewer classifier. Examples:\n"
@@ -168,6 +176,14 @@ def fit_parser(add_help: bool = True) -> argparse.ArgumentParser:
         action="store_false",
         help="skip choosing thresholds on float32 validation outputs after the last epoch "
         "(an ensemble member's: the ensemble drops them and chooses its own)",
+    )
+    g.add_argument(
+        "--val-every",
+        type=at_least_one,
+        default=1,
+        metavar="N",
+        help="validate after every Nth epoch and always after the last (validation only "
+        "reports: the weights are the same whatever N is)",
     )
     g.add_argument(
         "--keep-epochs",

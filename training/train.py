@@ -243,7 +243,8 @@ def run_epoch(
     dist.average_buffers(model_without_ddp)
     record: dict[str, Any] = {"event": "epoch", "epoch": epoch, "train": stats}
     val_summary: dict[str, Any] = {}
-    if data.val_ds is not None:
+    last = epoch + 1 == args.epochs
+    if data.val_ds is not None and (last or (epoch + 1) % getattr(args, "val_every", 1) == 0):
         p = predict(model_without_ddp, data.val_ds, info, args, device, spec, opt.autocast, "val")
         val_summary = summarize(data.splits["val"].labels, p)
         record["val"] = {

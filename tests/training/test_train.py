@@ -124,6 +124,23 @@ class TestFit:
         for k, v in full["model"].items():
             torch.testing.assert_close(resumed["model"][k], v, rtol=0, atol=0, msg=k)
 
+    def test_val_every_skips_validation_but_not_the_last_and_trains_the_same(
+        self, folders, run_full, tmp_path
+    ):
+        _fit(folders, tmp_path, "--epochs", "3", "--no-augment", "--lr", "3e-3", "--val-every", "2")
+        validated = [r["epoch"] for r in _epochs(tmp_path) if "val" in r]
+        assert validated == [1, 2]  # the 2nd epoch, and the last
+        assert [r["epoch"] for r in _epochs(run_full) if "val" in r] == [0, 1, 2]
+        state = torch.load(tmp_path / "checkpoint.pth", map_location="cpu", weights_only=True)
+        full = torch.load(run_full / "checkpoint.pth", map_location="cpu", weights_only=True)
+        for k, v in full["model"].items():
+            torch.testing.assert_close(state["model"][k], v, rtol=0, atol=0, msg=k)
+        assert state["thresholds"] == full["thresholds"]
+
+    def test_val_every_must_be_positive(self):
+        with pytest.raises(SystemExit):
+            train.get_args_parser().parse_args(["--data", "x", "--val-every", "0"])
+
 
 class TestEvalExport:
     def test_round_trip_through_the_viewer_reader(self, run_full, folders, tmp_path):
