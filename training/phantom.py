@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from training.anatomy import Ell, Head, anatomy
+from training.anatomy import Ell, Head, anatomy, pixel_box
 from training.tentorium import Tent
 
 AIR = -1000.0
@@ -325,17 +325,40 @@ class Phantom:
         Returns the cortical grey matter and the CSF fraction of every pixel: a sulcus
         narrower than a pixel comes out faint, as partial volume makes it on a real scan.
         """
-        h, ps = self.head, self.ps
+        h = self.head
         k = self.parts["cerebrum"][0].k(z) or 0.3
         per = math.pi * (h.A + h.B) * k
+        # (cached by the first plane of the index, cavity or not: keep it first)
         n_t = self._cache.setdefault("n_t", max(12, round(per / (h.gyrus_mm * 0.5))))
+        grey = np.zeros(sup.shape, bool)
+        box = pixel_box(sup, pad=2)  # nothing outside the cavity changes: compute only its box
+        if box is None:
+            return grey, np.zeros(sup.shape, np.float32)
+        grey[box], frac_box = self._gyri(g, z, depth, sup, n_t, box)
+        frac = np.zeros(sup.shape, frac_box.dtype)  # (float64 where z is)
+        frac[box] = frac_box
+        return grey, frac
+
+    def _gyri(
+        self,
+        g: Grid,
+        z: float,
+        depth: np.ndarray,
+        sup: np.ndarray,
+        n_t: int,
+        box: tuple[slice, slice],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_cortex` inside ``box`` (every pixel of it as on the whole plane)."""
+        h, ps = self.head, self.ps
+        # contiguous copies: numpy's vector loops (exp, arctan2) round as on the whole plane
+        X, Y, depth, sup = (np.ascontiguousarray(a[box]) for a in (g.X, g.Y, depth, sup))
         low = self._rng("gyri").standard_normal((4, n_t)).astype(np.float32)
-        wig = self._f("wiggle", 9.0)
-        u = (np.arctan2(g.Y, g.X) + math.pi) * (n_t / (2 * math.pi)) + 0.35 * wig
+        wig = np.ascontiguousarray(self._f("wiggle", 9.0)[box])
+        u = (np.arctan2(Y, X) + math.pi) * (n_t / (2 * math.pi)) + 0.35 * wig
         u = u.astype(np.float32)
         v = np.clip(depth / 24.0 + 0.15 * wig, 0, 2.5).astype(np.float32)
         f = cv2.remap(low, u, v, cv2.INTER_CUBIC, borderMode=cv2.BORDER_WRAP)
-        f += 0.45 * self._f("gyri_iso", 6.0)
+        f += 0.45 * self._f("gyri_iso", 6.0)[box]
         deep_lo = self._rng("depth").uniform(0, 1, (1, n_t)).astype(np.float32)
         sdepth = 5 + 14 * cv2.remap(
             deep_lo, u, np.zeros_like(v), cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP
@@ -343,36 +366,40 @@ class Phantom:
         syl = 0.0
         for e in self.parts["sylvian"][:2]:  # wide, deep sulci around the sylvian fissure
             syl = syl + np.exp(
-                -((g.X - 1.15 * e.cx) ** 2 + (g.Y - e.cy) ** 2) / 400 - ((z - e.cz) / 14) ** 2
+                -((X - 1.15 * e.cx) ** 2 + (Y - e.cy) ** 2) / 400 - ((z - e.cz) / 14) ** 2
             )
         sdepth = sdepth + 14 * syl
         line = _zero_lines(f) & sup & (depth < sdepth)
-        line |= _zero_lines(self._f("branches", 7.0)) & sup & (depth < 2.5 + 2 * wig)
-        d_line = (
-            np.minimum(cv2.distanceTransform((~line).astype(np.uint8), cv2.DIST_L2, 3), 1e4) * ps
-        )
-        hw = np.clip(0.45 + 1.2 * h.atrophy + 0.45 * self._f("width", 15.0) + 1.2 * syl, 0.05, 3)
+        line |= _zero_lines(self._f("branches", 7.0)[box]) & sup & (depth < 2.5 + 2 * wig)
+        # on the whole plane: the transform's sums would round differently on the box
+        off = np.ones(g.X.shape, np.uint8)
+        off[box] = ~line
+        d_line = np.minimum(cv2.distanceTransform(off, cv2.DIST_L2, 3)[box], 1e4) * ps
+        hw = self._f("width", 15.0)[box]
+        hw = np.clip(0.45 + 1.2 * h.atrophy + 0.45 * hw + 1.2 * syl, 0.05, 3)
         frac = np.clip((hw - d_line) / ps + 0.5, 0, 1)
         frac[~sup] = 0
-        cortex = 2.4 + 0.5 * self._f("cortex", 20.0)
+        cortex = 2.4 + 0.5 * self._f("cortex", 20.0)[box]
         grey = sup & ((depth < cortex) | ((d_line < hw + cortex) & (depth < sdepth + cortex)))
         return grey, frac
 
     def _cerebellum(self, g: Grid, depth: np.ndarray, cb: np.ndarray, hu: np.ndarray) -> None:
         """Cerebellum: grey-white mix with folia running along the surface."""
-        if not cb.any():
+        box = pixel_box(cb)  # only the cerebellum's box changes
+        if box is None:
             return
         h = self.head
         pf = self.parts["pf"][0]
+        X, Y, depth, cb, hu = g.X[box], g.Y[box], depth[box], cb[box], hu[box]
         n_t = 10
         low = self._rng("folia").standard_normal((12, n_t)).astype(np.float32)
-        u = ((np.arctan2(g.Y - pf.cy, g.X) + math.pi) * (n_t / (2 * math.pi))).astype(np.float32)
+        u = ((np.arctan2(Y - pf.cy, X) + math.pi) * (n_t / (2 * math.pi))).astype(np.float32)
         v = np.clip(depth / 3.0, 0, 10.5).astype(np.float32)
         f = cv2.remap(low, u, v, cv2.INTER_CUBIC, borderMode=cv2.BORDER_WRAP)
-        hu[cb] = h.gm - 3 + 1.2 * self._f("cerebellum", 15.0)[cb]
+        hu[cb] = h.gm - 3 + 1.2 * self._f("cerebellum", 15.0)[box][cb]
         folia = cb & (np.abs(f) < 0.18) & (depth < 12)
         hu[folia] = h.csf + 8
-        vermis = cb & (np.abs(g.X) < 9) & (pf.cy < g.Y)
+        vermis = cb & (np.abs(X) < 9) & (pf.cy < Y)
         hu[vermis & ~folia] = h.gm - 1
 
 

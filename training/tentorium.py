@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.anatomy import Ell
+from training.anatomy import Ell, pixel_box
 
 #: Each plane stands for a layer this thick (mm) when the sheet's partial volume is taken:
 #: the renderer's sub-planes lie 1.25-2.5 mm apart.
@@ -92,7 +92,17 @@ class Tent:
     def paint(
         self, x: np.ndarray, y: np.ndarray, z: float, hu: np.ndarray, where: np.ndarray, gm: float
     ) -> None:
-        """Add the leaves and the straight sinus to ``hu`` inside ``where`` (in place)."""
+        """Add the leaves and the straight sinus to ``hu`` inside ``where`` (in place).
+
+        Only the box around ``where`` is computed (nothing is added outside it): most
+        planes of a head lie above the posterior fossa and have none."""
+        box = pixel_box(where)
+        if box is not None:
+            self._paint(x[box], y[box], z, hu[box], where[box], gm)
+
+    def _paint(
+        self, x: np.ndarray, y: np.ndarray, z: float, hu: np.ndarray, where: np.ndarray, gm: float
+    ) -> None:
         h = self.height(x, y)
         dz = np.where(h > self.z_floor - 1.0, np.abs(z - h), np.inf)
         slope2 = self.leaf**2 + np.where(y > self.y_apex, self.ridge**2, 0.0)

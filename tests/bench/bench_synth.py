@@ -1,4 +1,4 @@
-"""Benchmark: the build's two costly loops, each against its previous form in the same run.
+"""Benchmark: the build's costly loops, each against its previous form in the same run.
 
     python tests/bench/bench_synth.py [--studies 6] [--batches 20]
 
@@ -6,6 +6,10 @@
   views, four channels a warp (now), against rotating the image by every view's own angle,
   one channel a warp (before). Prints ms a slice, the ratio, and how far the reconstructed
   HU of the two differ.
+- The phantom's cortex, cerebellum and tentorium computed on the box around the cavity,
+  the cerebellum and the posterior fossa (now) against the whole plane (before), through
+  generate_study. Prints s a study, the ratio, and whether the studies are the same bit
+  for bit.
 - The masked training batch (training.augment.prepare_masked_batch + engine.cell_targets)
   of the bundled recipe at 192 px: resampling and pooling only the rows with a lesion (now)
   against every row, the planes concatenated to the image (before). Prints ms a batch, the
@@ -135,6 +139,40 @@ def bench_batches(batches: int) -> None:
     )
 
 
+def _whole_plane(mask: np.ndarray, pad: int = 0) -> tuple[slice, slice] | None:
+    """The phantom's pixel_box as it was in effect before: the whole plane (the cerebellum
+    was skipped on a plane without one; so is the cortex here, a few planes a study)."""
+    return (slice(None), slice(None)) if mask.any() else None
+
+
+def _always_whole(mask: np.ndarray, pad: int = 0) -> tuple[slice, slice]:
+    """The tentorium's before: the whole plane, every plane."""
+    return (slice(None), slice(None))
+
+
+def bench_planes(studies: int) -> None:
+    """The phantom's cortex, cerebellum and tentorium computed on their boxes (now) against
+    the whole plane (before), through generate_study."""
+    from training import phantom, tentorium
+
+    times, digests = {}, {}
+    for before in (True, False):
+        saved = phantom.pixel_box, tentorium.pixel_box
+        if before:
+            phantom.pixel_box, tentorium.pixel_box = _whole_plane, _always_whole
+        try:
+            t = time.perf_counter()
+            out = [generate_study(2000, i, size=192) for i in range(studies)]
+            times[before] = (time.perf_counter() - t) / studies
+        finally:
+            phantom.pixel_box, tentorium.pixel_box = saved
+        digests[before] = [s.hu.tobytes() + s.masks.tobytes() for s in out]
+    b, a = times[True], times[False]
+    same = "same bit for bit" if digests[True] == digests[False] else "OUTPUTS DIFFER"
+    print(f"phantom planes on their boxes, {studies} studies at 192 px:")
+    print(f"  before {b:.2f} s a study, now {a:.2f} s: {b / a:.2f}x ({same})")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--studies", type=int, default=6)
@@ -147,6 +185,7 @@ def main() -> None:
     for i in range(a.studies):
         generate_study(1000, i, size=192)
     print(f"generate_study at 192 px: {(time.perf_counter() - t) / a.studies:.2f} s a study")
+    bench_planes(a.studies)
     bench_acquire(max(1, a.studies // 2))
     bench_batches(a.batches)
 
