@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ichviewer.core.cpu import usable_cores
+from ichviewer.core.heap import keep_freed_memory
 from training import ensemble, realcheck
 from training.bundled_options import bundled_parser as get_args_parser
 from training.model_readme import readme_text
@@ -261,6 +262,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
     train.setup_logging(None, True)
+    keep_freed_memory()  # the synthesis workers (forked) and the evaluation here
     workers = args.workers or usable_cores()
     _synth(work / "train", args.studies, args.train_seed, args.synth_size, workers)
     _synth(work / "test", args.test_studies, args.test_seed, args.synth_size, workers)

@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader
 
 from ichviewer.ai.network import DenseNetCAM, build_model
 from ichviewer.ai.preprocess import PreprocessSpec, preprocess_batch
+from ichviewer.core.heap import keep_freed_memory
 from ichviewer.core.labels import LABELS
 from ichviewer.core.slice_context import SliceContext
 from ichviewer.core.triage import flagged_mask
@@ -200,6 +201,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    keep_freed_memory()
     ckpt_path = Path(args.checkpoint)
     out = Path(args.output_dir) if args.output_dir else ckpt_path.parent / "eval"
     out.mkdir(parents=True, exist_ok=True)

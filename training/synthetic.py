@@ -23,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ichviewer.core.heap import keep_freed_memory
 from ichviewer.core.labels import LABELS, SUBTYPES
 from ichviewer.io.pixels import AIR_HU
 from training import ctsim
@@ -321,6 +322,7 @@ def _labels(masks: np.ndarray) -> np.ndarray:
 def _synth_one(job: tuple[int, int, int, str, str, str]) -> list[tuple[str, list[int]]]:
     seed, index, size, layout, dest, masks_dir = job
     cv2.setNumThreads(1)
+    keep_freed_memory()
     study = generate_study(seed, index, size=size)
     write_study(study, Path(dest), layout=layout)
     uids = study.uids["rsna"]["sop_uids"] if layout == "rsna" else study.uids["sop_uids"]

@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 
 from ichviewer.ai.network import build_model
 from ichviewer.ai.preprocess import PreprocessSpec
+from ichviewer.core.heap import keep_freed_memory
 from training import dist, hardware
 from training.data import SplitData
 from training.engine import (
@@ -124,6 +125,7 @@ def setup(args: argparse.Namespace) -> tuple[dist.DistInfo, torch.device, Path]:
     setup_logging(out, info.is_main)
     if args.threads:
         torch.set_num_threads(args.threads)
+    keep_freed_memory()
     return info, device, out
 
 

@@ -31,6 +31,7 @@ from ichviewer.ai.preprocess import PreprocessSpec, preprocess_batch
 from ichviewer.ai.results import SliceResult
 from ichviewer.core.constants import DEVICES
 from ichviewer.core.cpu import usable_cores
+from ichviewer.core.heap import keep_freed_memory
 from ichviewer.core.triage import flagged_labels
 from ichviewer.errors import IchViewerError, ModelOutputError
 
@@ -165,6 +166,7 @@ class Predictor:
         if self.device.type == "cpu":
             self.threads = int(threads) if threads else default_threads()
             torch.set_num_threads(self.threads)
+            keep_freed_memory()  # 8 % off scoring a 238-slice series (ichviewer.core.heap)
         self._lock = threading.Lock()
         # The checkpoint's network (the fp32 reference) and the rewritten copy that runs.
         self.model = checkpoint.model.to(self.device).eval()
