@@ -351,3 +351,33 @@ def test_brain_is_drawn_at_every_scanners_level():
     wm = np.array([h.wm for h in heads])
     assert gm.min() < 33 and gm.max() > 42.5
     assert np.all(wm < gm - 5)  # white matter stays darker than grey, whatever the level
+
+
+
+def test_computing_the_cortex_cerebellum_and_tent_on_their_boxes_changes_no_pixel(monkeypatch):
+    """The phantom computes the gyri, the cerebellum and the tentorium only around the
+    cavity, the cerebellum and the posterior fossa: every rendered plane (float HU) must
+    be what the whole-plane computation gives, bit for bit, at heights given as numpy
+    and as Python floats (the two paths of training.slicing)."""
+    from training import phantom, tentorium
+    from training.anatomy import Head
+
+    def whole(mask: np.ndarray, pad: int = 0) -> tuple[slice, slice]:
+        return (slice(None), slice(None))
+
+    def planes() -> list[np.ndarray]:
+        out = []
+        for seed in (3, 4):
+            rng = np.random.default_rng(seed)
+            head = Head.sample(rng)
+            zs = np.linspace(-0.05 * head.H, 1.02 * head.H, 24)
+            ph = phantom.Phantom(head, rng, 192, 250.0, zs)
+            out += [ph.render(z, i).hu for i, z in enumerate(zs)]  # numpy float64 heights
+            out += [ph.render(float(z), 0).hu for z in zs[::3]]  # Python floats, one index
+        return out
+
+    boxed = planes()
+    monkeypatch.setattr(phantom, "pixel_box", whole)
+    monkeypatch.setattr(tentorium, "pixel_box", whole)
+    for k, (a, b) in enumerate(zip(boxed, planes(), strict=True)):
+        assert np.array_equal(a, b), f"plane {k}: {np.count_nonzero(a != b)} pixels differ"
