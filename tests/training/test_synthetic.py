@@ -353,7 +353,6 @@ def test_brain_is_drawn_at_every_scanners_level():
     assert np.all(wm < gm - 5)  # white matter stays darker than grey, whatever the level
 
 
-
 def test_computing_the_cortex_cerebellum_and_tent_on_their_boxes_changes_no_pixel(monkeypatch):
     """The phantom computes the gyri, the cerebellum and the tentorium only around the
     cavity, the cerebellum and the posterior fossa: every rendered plane (float HU) must
