@@ -271,16 +271,3 @@ def _orbits_and_ears(h: Head) -> dict[str, list[Ell]]:
     p["optic"] = pair(Ell(0.30 * A, -0.78 * B, 0.24 * H, 2.2, 14, 2.5, ang=0.45))
     p["ear_canal"] = pair(Ell(A + h.t_lat + 4, 0.05 * B, 0.12 * H, 9, 3, 3))
     return p
-
-
-def pixel_box(mask: np.ndarray, pad: int = 0) -> tuple[slice, slice] | None:
-    """The bounding box of ``mask``'s pixels grown by ``pad`` (within the image), or None."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    if not len(rows):
-        return None
-    cols = np.flatnonzero(mask.any(axis=0))
-    h, w = mask.shape
-    return (
-        slice(max(rows[0] - pad, 0), min(rows[-1] + 1 + pad, h)),
-        slice(max(cols[0] - pad, 0), min(cols[-1] + 1 + pad, w)),
-    )

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from ichviewer.core.cpu import usable_cores
-from ichviewer.core.heap import keep_freed_memory
 from training import ensemble, realcheck
 from training.bundled_options import bundled_parser as get_args_parser
 from training.model_readme import readme_text
@@ -35,6 +34,7 @@ __all__ = ["get_args_parser", "main"]
 #: The modules whose code decides every pixel and label of a synthetic set.
 GENERATOR_MODULES = (
     "anatomy",
+    "grid",
     "phantom",
     "lesions",
     "lookalikes",
@@ -262,7 +262,6 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
     train.setup_logging(None, True)
-    keep_freed_memory()  # the synthesis workers (forked) and the evaluation here
     workers = args.workers or usable_cores()
     _synth(work / "train", args.studies, args.train_seed, args.synth_size, workers)
     _synth(work / "test", args.test_studies, args.test_seed, args.synth_size, workers)

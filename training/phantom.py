@@ -15,91 +15,13 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from training.anatomy import Ell, Head, anatomy, pixel_box
+from training.anatomy import Head, anatomy
+from training.grid import Grid, dist_mm, pixel_box, smooth_noise, zero_lines
 from training.tentorium import Tent
 
 AIR = -1000.0
 #: Skeletal muscle (temporalis, nuchal muscles), mean HU; a smooth field adds +-6.
 MUSCLE_HU = 52.0
-
-
-@dataclass
-class Grid:
-    """Deformed head-frame coordinates (mm) of every pixel of one slice."""
-
-    n: int
-    ps: float
-    X: np.ndarray
-    Y: np.ndarray
-    margin: float
-
-    def section(self, e: Ell, z: float) -> tuple[tuple[slice, slice], np.ndarray] | None:
-        """Bounding box and normalised radius^2 q of e's section (q < 1 inside)."""
-        k = e.k(z)
-        if k <= 0.0:
-            return None
-        r = max(e.a, e.b) * k + self.margin
-        lo_c = max(int((e.cx - r) / self.ps + self.n / 2), 0)
-        hi_c = min(int((e.cx + r) / self.ps + self.n / 2) + 2, self.n)
-        lo_r = max(int((e.cy - r) / self.ps + self.n / 2), 0)
-        hi_r = min(int((e.cy + r) / self.ps + self.n / 2) + 2, self.n)
-        if lo_c >= hi_c or lo_r >= hi_r:
-            return None
-        sl = (slice(lo_r, hi_r), slice(lo_c, hi_c))
-        x = self.X[sl] - e.cx
-        y = self.Y[sl] - e.cy
-        if e.ang:
-            c, s = math.cos(e.ang), math.sin(e.ang)
-            x, y = c * x + s * y, -s * x + c * y
-        return sl, (x / (e.a * k)) ** 2 + (y / (e.b * k)) ** 2
-
-    def mask(self, parts: list[Ell], z: float, out: np.ndarray | None = None) -> np.ndarray:
-        """Union of the sections of ``parts``."""
-        m = np.zeros((self.n, self.n), bool) if out is None else out
-        for e in parts:
-            s = self.section(e, z)
-            if s is not None:
-                m[s[0]] |= s[1] < 1.0
-        return m
-
-    def paint(
-        self,
-        img: np.ndarray,
-        parts: list[Ell],
-        z: float,
-        value: float,
-        where: np.ndarray | None = None,
-    ) -> None:
-        """Set ``img`` to value inside the sections (and inside ``where`` if given)."""
-        for e in parts:
-            s = self.section(e, z)
-            if s is None:
-                continue
-            inside = s[1] < 1.0
-            if where is not None:
-                inside &= where[s[0]]
-            img[s[0]][inside] = value
-
-
-def smooth_noise(rng: np.random.Generator, low: tuple[int, int], n: int) -> np.ndarray:
-    """Unit-variance smooth random field of n x n from a low x low grid (cubic)."""
-    a = rng.standard_normal(low).astype(np.float32)
-    a /= a.std() + 1e-6
-    return cv2.resize(a, (n, n), interpolation=cv2.INTER_CUBIC)
-
-
-def _zero_lines(f: np.ndarray) -> np.ndarray:
-    """Pixels where f changes sign to a right or lower neighbour (1-pixel lines)."""
-    s = f > 0
-    line = np.zeros(f.shape, bool)
-    line[:, :-1] |= s[:, :-1] != s[:, 1:]
-    line[:-1, :] |= s[:-1, :] != s[1:, :]
-    return line
-
-
-def dist_mm(mask: np.ndarray, ps: float) -> np.ndarray:
-    """Distance (mm) of every pixel inside ``mask`` to the nearest pixel outside."""
-    return np.minimum(cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5), 1e4) * ps
 
 
 @dataclass
@@ -369,8 +291,8 @@ class Phantom:
                 -((X - 1.15 * e.cx) ** 2 + (Y - e.cy) ** 2) / 400 - ((z - e.cz) / 14) ** 2
             )
         sdepth = sdepth + 14 * syl
-        line = _zero_lines(f) & sup & (depth < sdepth)
-        line |= _zero_lines(self._f("branches", 7.0)[box]) & sup & (depth < 2.5 + 2 * wig)
+        line = zero_lines(f) & sup & (depth < sdepth)
+        line |= zero_lines(self._f("branches", 7.0)[box]) & sup & (depth < 2.5 + 2 * wig)
         # on the whole plane: the transform's sums would round differently on the box
         off = np.ones(g.X.shape, np.uint8)
         off[box] = ~line

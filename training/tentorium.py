@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.anatomy import Ell, pixel_box
+from training.anatomy import Ell
+from training.grid import pixel_box
 
 #: Each plane stands for a layer this thick (mm) when the sheet's partial volume is taken:
 #: the renderer's sub-planes lie 1.25-2.5 mm apart.
