@@ -40,10 +40,10 @@ def keep_freed_memory() -> bool:
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         mallopt = libc.mallopt
-        version = libc.gnu_get_libc_version  # glibc only (musl has no mallopt tuning)
     except (OSError, AttributeError):
         return False
-    version.restype = ctypes.c_char_p
+    if not hasattr(libc, "gnu_get_libc_version"):  # glibc only (musl ignores the tuning)
+        return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     _done = all(
         mallopt(param, value) == 1

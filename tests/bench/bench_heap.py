@@ -55,7 +55,6 @@ def _evaluate(batches: int, batch: int) -> tuple[float, str]:
 
 
 def _train(steps: int) -> tuple[float, str]:
-    sys.argv = sys.argv[:1]
     from tests.bench.bench_members import _steps  # the members' benchmark's step
 
     t = _steps(0, steps, 32, 192, 1)
